@@ -1,0 +1,61 @@
+"""One error shape for every API response: {"error": {"code", "message", ...}}."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from app.errors import OcrError
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, OcrError):
+        response = Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status)
+        response["Cache-Control"] = "no-store"
+        return response
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("too_large", "The request body is too large."), status=413)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(*_first_error(exc.detail), fields=exc.detail)
+    else:
+        response.data = error_body(_code(exc), str(getattr(exc, "detail", exc)))
+    return response
+
+
+def _code(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def _first_error(detail: Any, path: str = "") -> tuple[str, str]:
+    """The first message in a nested ValidationError, prefixed by its field name."""
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        name = "" if key == "non_field_errors" else str(key)
+        return _first_error(value, f"{path}.{name}" if path and name else path or name)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], path)
+    code = getattr(detail, "code", "invalid") or "invalid"
+    return code, f"{path}: {detail}" if path else str(detail)
+
+
+def json_not_found(request, exception=None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_server_error(request) -> JsonResponse:
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)

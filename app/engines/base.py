@@ -1,0 +1,91 @@
+"""The one small protocol every engine implements, and the types it returns.
+
+An engine is a process-wide singleton: it loads its model on first use (under a
+lock, once), reports itself unavailable instead of raising when its package or
+binary is missing, and turns its library's failures into app.errors types.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from PIL import Image
+
+Point = list[float]
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    box: list[Point]  # four corners, clockwise from top-left, in image pixels
+    score: float | None  # 0..1; None when the engine reports no confidence
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    lines: list[Line]
+    text: str
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific output
+
+
+@dataclass(frozen=True)
+class Options:
+    lang: str
+    task: str
+    rotate: bool = False
+
+
+def full_box(width: int, height: int) -> list[Point]:
+    return [[0.0, 0.0], [float(width), 0.0], [float(width), float(height)], [0.0, float(height)]]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    tasks: tuple[str, ...]
+    default_lang: str
+
+    def is_available(self) -> bool: ...
+
+    def unavailable_reason(self) -> str: ...
+
+    def version(self) -> str: ...
+
+    def languages(self) -> list[str]: ...
+
+    def normalize_lang(self, lang: str) -> str:
+        """Return the canonical language string, or raise InvalidInput."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load models now, so the first request does not pay for it."""
+        ...
+
+    def recognize(self, image: Image.Image, options: Options) -> Result: ...
+
+
+T = TypeVar("T")
+
+
+class LazyModel(Generic[T]):
+    """A model built once per process, on first use, thread-safely."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._factory()
+        return self._value
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None

@@ -1,0 +1,99 @@
+"""Bytes -> a validated, upright RGB image. All image decoding lives here.
+
+Limits are checked before pixels are decoded (the header gives the size), so a
+decompression bomb costs a few bytes of parsing, not gigabytes of memory.
+"""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from app.errors import InvalidInput, TooLarge
+
+# Formats a client may upload. SVG, PDF, EPS and friends are not raster images
+# Pillow should be trusted to parse here.
+ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO"}
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow's own bomb check is a process-wide global; ours (_check_pixels, from the
+# header, before any pixel is decoded) follows OCR_MAX_PIXELS instead.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: Image.Image  # RGB, EXIF orientation applied
+    format: str  # Pillow's name, e.g. "PNG"
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return {"JPEG": ".jpg", "TIFF": ".tif"}.get(self.format, f".{self.format.lower()}")
+
+
+def check_size(data: bytes) -> None:
+    if not data:
+        raise InvalidInput("The image is empty (0 bytes).", code="empty_image")
+    limit = settings.OCR_MAX_UPLOAD_BYTES
+    if len(data) > limit:
+        raise TooLarge(f"The image is {len(data)} bytes; the limit is {limit} bytes.", code="file_too_large")
+
+
+def decode(data: bytes) -> DecodedImage:
+    """Validate and decode an uploaded image, refusing anything we cannot read safely."""
+    check_size(data)
+    max_pixels = settings.OCR_MAX_PIXELS
+    try:
+        img = Image.open(io.BytesIO(data))  # reads the header only
+        fmt = img.format or ""
+        if fmt not in ALLOWED_FORMATS:
+            raise InvalidInput(
+                f"Unsupported image format {fmt or 'unknown'}; "
+                f"send one of {', '.join(sorted(ALLOWED_FORMATS))}.",
+                code="unsupported_format",
+            )
+        _check_pixels(img.width, img.height, max_pixels)
+        img.seek(0)  # first frame of an animation
+        img.load()
+    except UnidentifiedImageError as exc:
+        raise InvalidInput("The file is not an image this service can read.", code="invalid_image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        raise InvalidInput(f"The image is truncated or corrupt ({exc}).", code="invalid_image") from exc
+    upright = _to_rgb(_apply_orientation(img))
+    return DecodedImage(image=upright, format=fmt, width=upright.width, height=upright.height)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidInput("The image has no pixels.", code="invalid_image")
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"The image is {width}×{height} = {width * height} pixels; the limit is {max_pixels}.",
+            code="image_too_large",
+        )
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not cost the user the image
+        return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Bring every mode (16-bit, float, palette, alpha, CMYK, 1-bit) to 8-bit RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        low, high = float(arr.min()), float(arr.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        img = Image.fromarray(((arr - low) * scale).astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        # Transparent pixels are usually meant as paper: put them on white.
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return img.convert("RGB") if img.mode != "RGB" else img

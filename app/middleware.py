@@ -1,0 +1,27 @@
+"""Refuse an oversized body from its Content-Length, before Django reads a byte of it."""
+
+from django.conf import settings
+from django.http import JsonResponse
+
+
+class RequestSizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.OCR_MAX_REQUEST_BYTES
+        if length > limit:
+            return JsonResponse(
+                {
+                    "error": {
+                        "code": "too_large",
+                        "message": f"The request body is {length} bytes; the limit is {limit} bytes.",
+                    }
+                },
+                status=413,
+            )
+        return self.get_response(request)

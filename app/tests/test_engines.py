@@ -1,0 +1,197 @@
+"""Each real engine reads images drawn in code, through the engine layer alone."""
+
+import threading
+
+import pytest
+from PIL import Image
+
+from app.engines import registry
+from app.engines.base import LazyModel, Options
+from app.engines.tesseract import _group_lines
+from app.errors import EngineUnavailable, InvalidInput
+from app.tests.imaging import CJK_FONT, cer, chinese_lines, english_lines, render
+
+
+def read(engine_name: str, image: Image.Image, lang: str = "", task: str = ""):
+    engine, options = registry.select(engine=engine_name, lang=lang, task=task)
+    return engine.recognize(image, options)
+
+
+@pytest.mark.parametrize(
+    ("engine", "lang", "lines", "font"),
+    [
+        ("tesseract", "eng", english_lines(6), None),
+        ("tesseract", "chi_sim", chinese_lines(6, chars=12), CJK_FONT),
+        ("rapidocr", "", english_lines(6), None),
+        ("rapidocr", "", chinese_lines(6, chars=12), CJK_FONT),
+    ],
+    ids=["tesseract-en", "tesseract-zh", "rapidocr-en", "rapidocr-zh"],
+)
+def test_document_engines_read_generated_text(engine, lang, lines, font):
+    image = render(lines, size=40, **({"font": font} if font else {}))
+    result = read(engine, image, lang)
+    assert cer("\n".join(lines), result.text) <= 0.05
+    assert len(result.lines) == len(lines)
+    for line, expected in zip(result.lines, lines, strict=True):
+        assert cer(expected, line.text) <= 0.1
+        xs, ys = [p[0] for p in line.box], [p[1] for p in line.box]
+        assert 0 <= min(xs) < max(xs) <= image.width
+        assert 0 <= min(ys) < max(ys) <= image.height
+        assert 0.5 < line.score <= 1.0
+
+
+def test_lines_are_in_reading_order_with_boxes_top_to_bottom():
+    lines = english_lines(5, seed=3)
+    result = read("rapidocr", render(lines))
+    tops = [min(p[1] for p in line.box) for line in result.lines]
+    assert tops == sorted(tops)
+
+
+@pytest.mark.slow
+def test_rapidocr_reads_a_full_page_without_flipping_lines():
+    """3000x4000, 40 lines: the library's defaults gave CER 0.59 here (angle classifier)."""
+    lines = english_lines(40, seed=11, words=6)
+    page = Image.new("RGB", (3000, 4000), "white")
+    page.paste(render(lines, size=48, pad=0), (150, 150))
+    result = read("rapidocr", page)
+    assert cer("\n".join(lines), result.text) <= 0.01
+
+
+def test_rapidocr_rotate_option_turns_upside_down_lines_back():
+    """The angle classifier is off by default; `rotate` turns it on for upside-down scans."""
+    lines = english_lines(3, seed=5)
+    upside_down = render(lines, size=36).rotate(180)
+
+    def line_errors(rotate: bool) -> list[float]:
+        engine, options = registry.select(engine="rapidocr", rotate=rotate)
+        read_lines = [line.text for line in engine.recognize(upside_down, options).lines]
+        return [min(cer(expected, got) for got in read_lines) for expected in lines]
+
+    assert all(error > 0.5 for error in line_errors(rotate=False))
+    assert sum(error <= 0.05 for error in line_errors(rotate=True)) >= 2
+
+
+def test_ddddocr_reads_a_captcha():
+    text = "k7mx3"
+    captcha = render([text], size=40, pad=10)
+    result = read("ddddocr", captcha, task="text")
+    assert cer(text, result.text.lower()) <= 0.2
+    (line,) = result.lines
+    assert line.box == [[0.0, 0.0], [captcha.width, 0.0], [captcha.width, captcha.height], [0.0, captcha.height]]
+    assert 0 < line.score <= 1
+
+
+def test_blank_image_gives_no_lines():
+    blank = Image.new("RGB", (300, 100), "white")
+    for name in ("tesseract", "rapidocr"):
+        result = read(name, blank)
+        assert (result.lines, result.text) == ([], "")
+
+
+def test_tesseract_joins_chinese_words_without_spaces():
+    data = {
+        "level": [5, 5, 5],
+        "block_num": [1, 1, 1],
+        "par_num": [1, 1, 1],
+        "line_num": [1, 1, 1],
+        "text": ["光学", "字符", "OCR"],
+        "left": [0, 40, 90],
+        "top": [5, 4, 6],
+        "width": [38, 40, 30],
+        "height": [20, 22, 18],
+        "conf": [90, 80, -1],
+    }
+    (line,) = _group_lines(data)
+    assert line.text == "光学字符 OCR"
+    assert line.box == [[0.0, 4.0], [120.0, 4.0], [120.0, 26.0], [0.0, 26.0]]
+    assert line.score == 0.85
+
+
+@pytest.mark.parametrize(
+    ("engine", "lang", "task", "expected_engine", "expected_lang", "expected_task"),
+    [
+        ("auto", "", "text", "ddddocr", "", "text"),
+        ("auto", "chi_sim", "", "rapidocr", "chi_sim", "document"),
+        ("auto", "eng+chi_sim", "", "rapidocr", "chi_sim+eng", "document"),
+        ("auto", "eng", "", "tesseract", "eng", "document"),
+        ("auto", "", "", "rapidocr", "chi_sim+eng", "document"),
+        ("tesseract", "", "", "tesseract", "eng", "document"),
+        ("tesseract", "eng+chi_sim", "document", "tesseract", "eng+chi_sim", "document"),
+        ("ddddocr", "", "", "ddddocr", "", "text"),
+    ],
+)
+def test_select_routes_and_normalizes(engine, lang, task, expected_engine, expected_lang, expected_task):
+    chosen, options = registry.select(engine=engine, lang=lang, task=task)
+    assert (chosen.name, options.lang, options.task) == (expected_engine, expected_lang, expected_task)
+
+
+@pytest.mark.parametrize(
+    ("engine", "lang", "task", "code"),
+    [
+        ("nope", "", "", "unknown_engine"),
+        ("tesseract", "klingon", "", "unsupported_language"),
+        ("rapidocr", "fra", "", "unsupported_language"),
+        ("ddddocr", "eng", "", "unsupported_language"),
+        ("tesseract", "", "text", "unsupported_task"),
+        ("auto", "", "juggle", "unsupported_task"),
+    ],
+)
+def test_select_refuses_bad_options(engine, lang, task, code):
+    with pytest.raises(InvalidInput) as caught:
+        registry.select(engine=engine, lang=lang, task=task)
+    assert caught.value.code == code
+
+
+def test_missing_tesseract_binary_reports_unavailable(monkeypatch):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    engine = registry.get("tesseract")
+    assert not engine.is_available()
+    assert "not installed" in engine.unavailable_reason()
+    assert engine.languages() == []
+    with pytest.raises(EngineUnavailable):
+        registry.select(engine="tesseract")
+
+
+def test_auto_falls_back_to_tesseract_when_rapidocr_is_missing(monkeypatch):
+    monkeypatch.setattr(type(registry.get("rapidocr")), "unavailable_reason", lambda self: "gone")
+    chosen, options = registry.select(engine="auto")
+    assert (chosen.name, options.lang) == ("tesseract", "eng")
+
+
+def test_models_load_once_per_process_even_under_concurrent_first_use():
+    calls = []
+    barrier = threading.Barrier(8)
+
+    def factory():
+        calls.append(1)
+        return object()
+
+    lazy = LazyModel(factory)
+    results = []
+
+    def worker():
+        barrier.wait()
+        results.append(lazy.get())
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert len({id(value) for value in results}) == 1
+
+
+def test_engine_singletons_keep_their_loaded_models():
+    engine = registry.get("rapidocr")
+    read("rapidocr", render(["warm"]))
+    model = engine._model.get()
+    read("rapidocr", render(["again"]))
+    assert engine._model.get() is model
+
+
+def test_options_are_frozen():
+    with pytest.raises(AttributeError):
+        Options(lang="eng", task="document").lang = "fra"
