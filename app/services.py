@@ -35,8 +35,8 @@ def recognize(
     Bad input raises before anything is written. An engine failure stores a
     `failed` record (so the user sees it in their history) and re-raises.
     """
-    decoded = images.decode(data)
     chosen, options = registry.select(engine=engine, lang=lang, task=task, rotate=rotate)
+    decoded = images.decode(data)
     record = OcrRecord(
         owner=owner,
         file_name=file_name or f"image{decoded.extension}",

@@ -15,6 +15,12 @@ def _fresh_throttles():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_media_root(settings, tmp_path):
+    """Each test writes uploads to its own folder, so leftovers are its own."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

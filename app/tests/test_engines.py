@@ -77,7 +77,12 @@ def test_ddddocr_reads_a_captcha():
     result = read("ddddocr", captcha, task="text")
     assert cer(text, result.text.lower()) <= 0.2
     (line,) = result.lines
-    assert line.box == [[0.0, 0.0], [captcha.width, 0.0], [captcha.width, captcha.height], [0.0, captcha.height]]
+    assert line.box == [
+        [0.0, 0.0],
+        [captcha.width, 0.0],
+        [captcha.width, captcha.height],
+        [0.0, captcha.height],
+    ]
     assert 0 < line.score <= 1
 
 

@@ -1,0 +1,96 @@
+"""app.images: every mode and orientation comes out as upright 8-bit RGB; bad bytes are refused."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import images
+from app.engines import registry
+from app.errors import InvalidInput, TooLarge
+from app.tests.imaging import cer, encode, english_lines, render
+
+LINES = english_lines(3, seed=2)
+
+
+@pytest.fixture(scope="module")
+def page() -> Image.Image:
+    return render(LINES, size=34)
+
+
+def read_text(data: bytes) -> str:
+    engine, options = registry.select(engine="tesseract")
+    return engine.recognize(images.decode(data).image, options).text
+
+
+def to_16bit(img: Image.Image) -> Image.Image:
+    arr = np.asarray(img.convert("L"), dtype=np.uint16) * 257
+    return Image.fromarray(arr)  # mode I;16
+
+
+def transparent_text(img: Image.Image) -> Image.Image:
+    """Black text on a fully transparent background: must land on white, not black."""
+    rgba = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    rgba.putalpha(Image.eval(img.convert("L"), lambda v: 255 - v))
+    return rgba
+
+
+@pytest.mark.parametrize(
+    ("name", "convert", "fmt"),
+    [
+        ("png-rgb", lambda img: img, "PNG"),
+        ("jpeg", lambda img: img, "JPEG"),
+        ("cmyk-jpeg", lambda img: img.convert("CMYK"), "JPEG"),
+        ("grey", lambda img: img.convert("L"), "PNG"),
+        ("1-bit", lambda img: img.convert("1"), "PNG"),
+        ("palette", lambda img: img.convert("P"), "GIF"),
+        ("16-bit", to_16bit, "PNG"),
+        ("16-bit-tiff", to_16bit, "TIFF"),
+        ("transparent-rgba", transparent_text, "PNG"),
+        ("webp", lambda img: img, "WEBP"),
+        ("bmp", lambda img: img, "BMP"),
+    ],
+)
+def test_every_mode_decodes_to_readable_rgb(page, name, convert, fmt):
+    data = encode(convert(page), fmt)
+    decoded = images.decode(data)
+    assert decoded.image.mode == "RGB"
+    assert (decoded.width, decoded.height) == page.size
+    assert cer("\n".join(LINES), read_text(data)) <= 0.05
+
+
+@pytest.mark.parametrize(("orientation", "stored"), [(3, 180), (6, 90), (8, 270)])
+def test_exif_orientation_is_applied_before_ocr(page, orientation, stored):
+    """A phone stores the sensor's pixels and an EXIF tag saying how to turn them."""
+    sideways = page.rotate(stored, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(sideways, "JPEG", exif=exif.tobytes(), quality=95)
+    decoded = images.decode(data)
+    assert (decoded.width, decoded.height) == page.size
+    assert cer("\n".join(LINES), read_text(data)) <= 0.05
+
+
+def test_animated_gif_uses_the_first_frame(page):
+    blank = Image.new("RGB", page.size, "white")
+    data = encode(page, "GIF", save_all=True, append_images=[blank, blank], duration=100)
+    assert cer("\n".join(LINES), read_text(data)) <= 0.05
+
+
+def test_pixel_limit_is_checked_from_the_header(settings):
+    settings.OCR_MAX_PIXELS = 1000
+    with pytest.raises(TooLarge) as caught:
+        images.decode(encode(Image.new("L", (100, 11))))
+    assert caught.value.code == "image_too_large"
+    images.decode(encode(Image.new("L", (100, 10))))
+
+
+def test_a_format_pillow_reads_but_we_do_not_accept():
+    with pytest.raises(InvalidInput) as caught:
+        images.decode(encode(Image.new("RGB", (20, 20)), "PCX"))
+    assert caught.value.code == "unsupported_format"
+
+
+def test_extension_follows_the_decoded_format_not_the_client():
+    assert images.decode(encode(Image.new("RGB", (8, 8)), "JPEG")).extension == ".jpg"
+    assert images.decode(encode(Image.new("RGB", (8, 8)), "TIFF")).extension == ".tif"
+    assert images.decode(encode(Image.new("RGB", (8, 8)), "PNG")).extension == ".png"
