@@ -1,0 +1,90 @@
+"""Per-engine latency and accuracy on generated images, raw engine vs the full API path.
+
+    .venv/bin/python bench/engines.py [--repeat 7]
+
+Prints, per engine and image: median latency of the raw engine call, of the
+in-process API call (auth, validation, decode, OCR, file + row write, JSON), their
+ratio, and the character error rate of each. Same process, same images,
+alternating, models warmed first. Not a test: it prints figures.
+"""
+
+import argparse
+import base64
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onlineocr.settings")
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/onlineocr-bench.sqlite3")
+os.environ.setdefault("DJANGO_MEDIA_ROOT", "/tmp/onlineocr-bench-media")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from PIL import Image  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from app.engines import registry  # noqa: E402
+from app.tests.factories import UserFactory  # noqa: E402
+from app.tests.imaging import CJK_FONT, cer, chinese_lines, encode, english_lines, render  # noqa: E402
+
+
+def cases() -> list[tuple[str, str, str, Image.Image, str]]:
+    en10 = english_lines(10, seed=1)
+    zh5 = chinese_lines(5, chars=12, seed=1)
+    crop = ["Total amount 1234.56"]
+    page_lines = english_lines(40, seed=11, words=6)
+    page = Image.new("RGB", (3000, 4000), "white")
+    page.paste(render(page_lines, size=48, pad=0), (150, 150))
+    return [
+        ("tesseract", "eng", "10-line English", render(en10), "\n".join(en10)),
+        ("tesseract", "chi_sim", "5-line Chinese", render(zh5, size=40, font=CJK_FONT), "".join(zh5)),
+        ("rapidocr", "", "10-line English", render(en10), "\n".join(en10)),
+        ("rapidocr", "", "5-line Chinese", render(zh5, size=40, font=CJK_FONT), "".join(zh5)),
+        ("rapidocr", "", "one-line crop", render(crop, size=24), crop[0]),
+        ("rapidocr", "", "3000x4000 page", page, "\n".join(page_lines)),
+        ("ddddocr", "", "captcha", render(["k7mx3"], size=40, pad=10), "k7mx3"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    registry.warm_up()
+    print(f"{'engine':10} {'image':16} {'raw ms':>8} {'api ms':>8} {'ratio':>6} {'raw CER':>8} {'api CER':>8}")
+    for name, lang, label, image, truth in cases():
+        engine, options = registry.select(engine=name, lang=lang)
+        payload = {"image_base64": base64.b64encode(encode(image)).decode(), "engine": name, "lang": lang}
+        raw_times, api_times = [], []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            raw_text = engine.recognize(image.copy(), options).text
+            raw_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            response = client.post("/api/ocr/", payload, format="json")
+            api_times.append(time.perf_counter() - started)
+            assert response.status_code == 201, response.content
+        raw, api = statistics.median(raw_times) * 1000, statistics.median(api_times) * 1000
+        api_text = response.json()["text"]
+        lower = name == "ddddocr"  # captcha case is not part of the answer
+        raw_cer = cer(truth.lower() if lower else truth, raw_text.lower() if lower else raw_text)
+        api_cer = cer(truth.lower() if lower else truth, api_text.lower() if lower else api_text)
+        print(f"{name:10} {label:16} {raw:8.1f} {api:8.1f} {api / raw:6.2f} {raw_cer:8.3f} {api_cer:8.3f}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={os.environ.get('OCR_ENGINE_THREADS', '0 (library default)')}")
+
+
+if __name__ == "__main__":
+    main()
