@@ -24,7 +24,7 @@ os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/onlineocr-bench.sqlite3")
 os.environ.setdefault("DJANGO_MEDIA_ROOT", "/tmp/onlineocr-bench-media")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -63,7 +63,9 @@ def main() -> None:
     client = APIClient()
     client.force_authenticate(UserFactory())
     registry.warm_up()
-    print(f"{'engine':10} {'image':16} {'raw ms':>8} {'api ms':>8} {'ratio':>6} {'raw CER':>8} {'api CER':>8}")
+    print(
+        f"{'engine':10} {'image':16} {'raw ms':>8} {'api ms':>8} {'ratio':>6} {'raw CER':>8} {'api CER':>8}"
+    )
     for name, lang, label, image, truth in cases():
         engine, options = registry.select(engine=name, lang=lang)
         payload = {"image_base64": base64.b64encode(encode(image)).decode(), "engine": name, "lang": lang}
@@ -83,7 +85,9 @@ def main() -> None:
         api_cer = cer(truth.lower() if lower else truth, api_text.lower() if lower else api_text)
         print(f"{name:10} {label:16} {raw:8.1f} {api:8.1f} {api / raw:6.2f} {raw_cer:8.3f} {api_cer:8.3f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={os.environ.get('OCR_ENGINE_THREADS', '0 (library default)')}")
+    print(
+        f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={os.environ.get('OCR_ENGINE_THREADS', '0 (library default)')}"
+    )
 
 
 if __name__ == "__main__":
