@@ -85,9 +85,8 @@ def main() -> None:
         api_cer = cer(truth.lower() if lower else truth, api_text.lower() if lower else api_text)
         print(f"{name:10} {label:16} {raw:8.1f} {api:8.1f} {api / raw:6.2f} {raw_cer:8.3f} {api_cer:8.3f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={os.environ.get('OCR_ENGINE_THREADS', '0 (library default)')}"
-    )
+    threads = os.environ.get("OCR_ENGINE_THREADS", "0 (library default)")
+    print(f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={threads}")
 
 
 if __name__ == "__main__":
