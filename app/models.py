@@ -32,6 +32,8 @@ class OcrRecord(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     text = models.TextField(blank=True)
     lines = models.JSONField(default=list, blank=True)
+    # Task-specific output beside the lines: a math captcha's `result`, detection `boxes`.
+    extra = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -72,6 +72,7 @@ def _apply_result(record: OcrRecord, result: Result) -> None:
     record.status = OcrRecord.Status.DONE
     record.text = result.text
     record.lines = [line.as_dict() for line in result.lines]
+    record.extra = result.extra
 
 
 def _store(record: OcrRecord, data: bytes, extension: str) -> None:
