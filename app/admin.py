@@ -25,6 +25,7 @@ class OcrRecordAdmin(admin.ModelAdmin):
         "status",
         "text",
         "lines",
+        "extra",
         "error",
         "duration_ms",
         "created_at",
