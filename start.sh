@@ -2,12 +2,13 @@
 # onlineocr set-up and run, in one place.
 #   ./start.sh            install what is missing, migrate, serve on http://$HOST:$PORT (SQLite, OCR in-process)
 #   ./start.sh test [ARGS] install what is missing (tests too), then run ruff and the whole pytest suite
-# Environment: HOST (127.0.0.1), PORT (9999), VENV (.venv), plus the settings in the README.
+#   ./start.sh serve      production: migrate, collectstatic, uWSGI + nginx in the foreground on $PORT (8080)
+#   ./start.sh install    install only (Debian packages when root, Python packages into $VENV)
+# Environment: HOST (127.0.0.1), PORT (9999; 8080 for serve), VENV (.venv), plus the settings in the README.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 HOST=${HOST:-127.0.0.1}
-PORT=${PORT:-9999}
 VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
 
@@ -15,7 +16,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages: the Tesseract binary with English and Chinese packs; fonts for the tests.
 SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim)
-TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk)
+# nginx, and a C compiler for the one wheel-less requirement (uWSGI builds from source).
+SERVE_PACKAGES=(nginx-light gcc libc6-dev)
+TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk "${SERVE_PACKAGES[@]}")
 
 install_system() {
   local wanted=("$@") missing=()
@@ -67,10 +70,65 @@ prepare_django() {
   "$PY" manage.py collectstatic --noinput -v 0
 }
 
+# nginx.conf names every machine-specific value as @NAME@; fill them from the environment.
+render_nginx_conf() {
+  local out=$1
+  sed -e "s|@PORT@|$PORT|g" \
+      -e "s|@RUN_DIR@|$RUN_DIR|g" \
+      -e "s|@UWSGI_SOCKET@|$UWSGI_SOCKET|g" \
+      -e "s|@STATIC_ROOT@|$DJANGO_STATIC_ROOT|g" \
+      -e "s|@MEDIA_ROOT@|$DJANGO_MEDIA_ROOT|g" \
+      -e "s|@MAX_BODY_BYTES@|$MAX_BODY_BYTES|g" \
+      -e "s|@READ_TIMEOUT@|$((UWSGI_HARAKIRI + 10))|g" \
+      nginx.conf >"$out"
+  if grep -v '^ *#' "$out" | grep -q '@[A-Z_]*@'; then log "unfilled placeholder in $out"; exit 1; fi
+}
+
+serve() {
+  PORT=${PORT:-8080}
+  RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/onlineocr-run.XXXXXX)}
+  mkdir -p "$RUN_DIR"
+  export UWSGI_SOCKET=${UWSGI_SOCKET:-127.0.0.1:8001}
+  export UWSGI_HARAKIRI=${UWSGI_HARAKIRI:-120}
+  export DJANGO_STATIC_ROOT=${DJANGO_STATIC_ROOT:-$PWD/staticfiles}
+  export DJANGO_MEDIA_ROOT=${DJANGO_MEDIA_ROOT:-$PWD/media}
+  # Production posture: TLS ends at the load balancer in front of nginx, which forwards
+  # X-Forwarded-Proto; cookies are Secure, plain http is redirected, HSTS is on.
+  export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
+  export DJANGO_BEHIND_TLS_PROXY=${DJANGO_BEHIND_TLS_PROXY:-1}
+  export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-1}
+  export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-1}
+  export DJANGO_HSTS_SECONDS=${DJANGO_HSTS_SECONDS:-31536000}
+  prepare_django
+  "$PY" manage.py check --deploy --fail-level WARNING
+  MAX_BODY_BYTES=$("$PY" manage.py shell -v 0 -c "from django.conf import settings; print(settings.OCR_MAX_REQUEST_BYTES)")
+  render_nginx_conf "$RUN_DIR/nginx.conf"
+
+  "$VENV/bin/uwsgi" --ini uwsgi.ini &
+  local uwsgi_pid=$!
+  nginx -e stderr -c "$RUN_DIR/nginx.conf" &
+  local nginx_pid=$!
+  log "serving on http://0.0.0.0:$PORT/ (nginx pid $nginx_pid, uWSGI pid $uwsgi_pid on $UWSGI_SOCKET)"
+  # SIGTERM/SIGINT: stop both (uWSGI dies on TERM, nginx shuts down fast on TERM).
+  local status=0 stopping=0
+  trap 'stopping=1' TERM INT
+  wait -n "$uwsgi_pid" "$nginx_pid" || status=$?
+  kill -TERM "$uwsgi_pid" "$nginx_pid" 2>/dev/null || true
+  wait "$uwsgi_pid" "$nginx_pid" 2>/dev/null || true
+  if [ "$stopping" -eq 1 ]; then status=0; fi
+  log "stopped (status $status)"
+  exit "$status"
+}
+
 cmd=${1:-dev}
 [ $# -gt 0 ] && shift
 case "$cmd" in
+  install)
+    install_system "${SYSTEM_PACKAGES[@]}" "${SERVE_PACKAGES[@]}"
+    install_python
+    ;;
   dev)
+    PORT=${PORT:-9999}
     install_system "${SYSTEM_PACKAGES[@]}"
     install_python
     prepare_django
@@ -87,8 +145,13 @@ case "$cmd" in
     log "pytest on ${DATABASE_URL:-SQLite (db/)}"
     exec "$VENV/bin/pytest" "$@"
     ;;
+  serve)
+    install_system "${SYSTEM_PACKAGES[@]}" "${SERVE_PACKAGES[@]}"
+    install_python
+    serve
+    ;;
   *)
-    echo "usage: $0 [dev|test [pytest args]]" >&2
+    echo "usage: $0 [dev|serve|install|test [pytest args]]" >&2
     exit 2
     ;;
 esac

@@ -24,7 +24,7 @@ def _build_model():
     from rapidocr import RapidOCR
 
     params = {
-        "Global.log_level": "warning",
+        "Global.log_level": "error",  # "no text found" is not a warning here
         "Global.use_cls": False,
         "Det.limit_type": "max",
         "Det.limit_side_len": 2000,
