@@ -1,0 +1,1 @@
+"""Browser pages: sign-up and log-in, upload, result, history. Views stay thin."""
