@@ -25,6 +25,13 @@ class InvalidInput(OcrError):
     code = "invalid_input"
 
 
+class Unprocessable(OcrError):
+    """The image is valid but holds no answer, e.g. a math captcha that does not read as a sum."""
+
+    status = 422
+    code = "unreadable_expression"
+
+
 class TooLarge(OcrError):
     status = 413
     code = "too_large"

@@ -20,9 +20,13 @@ class Line:
     text: str
     box: list[Point]  # four corners, clockwise from top-left, in image pixels
     score: float | None  # 0..1; None when the engine reports no confidence
+    page: int | None = None  # 1-based, for lines read from a PDF
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        if self.page is None:
+            del fields["page"]
+        return fields
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Options:
     lang: str
     task: str
     rotate: bool = False
+    charset: str = ""  # ddddocr text: a preset "0"-"7" or the allowed characters; "" = all
+    outputs: tuple[str, ...] = ()  # extra renderings wanted in Result.extra, e.g. ("hocr",)
 
 
 def full_box(width: int, height: int) -> list[Point]:
@@ -48,6 +54,7 @@ class Engine(Protocol):
     name: str
     tasks: tuple[str, ...]
     default_lang: str
+    outputs: tuple[str, ...]  # renderings beyond lines it can add to Result.extra (e.g. "hocr")
 
     def is_available(self) -> bool: ...
 

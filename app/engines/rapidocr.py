@@ -40,6 +40,7 @@ class RapidOcrEngine:
     name = "rapidocr"
     tasks = ("document",)
     default_lang = "chi_sim+eng"
+    outputs: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._model = LazyModel(_build_model)

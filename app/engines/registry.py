@@ -48,7 +48,13 @@ def names() -> list[str]:
 
 
 def select(
-    *, engine: str = "", lang: str = "", task: str = "", rotate: bool = False
+    *,
+    engine: str = "",
+    lang: str = "",
+    task: str = "",
+    rotate: bool = False,
+    charset: str = "",
+    outputs: tuple[str, ...] = (),
 ) -> tuple[Engine, Options]:
     """Resolve a request's engine/lang/task into an available engine and checked options."""
     name = engine or settings.OCR_DEFAULT_ENGINE
@@ -63,7 +69,17 @@ def select(
             f"The {chosen.name} engine does not do task '{task}'; it does {', '.join(chosen.tasks)}.",
             code="unsupported_task",
         )
-    return chosen, Options(lang=chosen.normalize_lang(lang), task=task, rotate=rotate)
+    unsupported = [output for output in outputs if output not in chosen.outputs]
+    if unsupported:
+        raise InvalidInput(
+            f"The {chosen.name} engine cannot render {', '.join(unsupported)}; "
+            f"{'it renders ' + ', '.join(chosen.outputs) if chosen.outputs else 'use engine=tesseract'}.",
+            code="unsupported_format",
+        )
+    options = Options(
+        lang=chosen.normalize_lang(lang), task=task, rotate=rotate, charset=charset, outputs=outputs
+    )
+    return chosen, options
 
 
 def _route(lang: str, task: str) -> Engine:

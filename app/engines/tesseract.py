@@ -20,6 +20,7 @@ class TesseractEngine:
     name = "tesseract"
     tasks = ("document",)
     default_lang = "eng"
+    outputs = ("hocr", "tsv")  # renderings it can add beside the lines
 
     def is_available(self) -> bool:
         return not self.unavailable_reason()
@@ -62,12 +63,18 @@ class TesseractEngine:
         if not self.is_available():
             raise EngineUnavailable(f"Tesseract is unavailable: {self.unavailable_reason()}.")
         try:
-            data = pytesseract.image_to_data(
-                image,
-                lang=options.lang,
-                config="--psm 3",
-                output_type=pytesseract.Output.DICT,
-                timeout=settings.OCR_ENGINE_TIMEOUT,
+            # One run gives the word table (tsv) and any extra rendering asked for (hocr).
+            outputs = dict(
+                zip(
+                    ("tsv", *options.outputs),
+                    pytesseract.run_and_get_multiple_output(
+                        image,
+                        extensions=["tsv", *options.outputs],
+                        lang=options.lang,
+                        timeout=settings.OCR_ENGINE_TIMEOUT,
+                    ),
+                    strict=True,
+                )
             )
         except RuntimeError as exc:
             if "timeout" in str(exc).lower():
@@ -75,8 +82,14 @@ class TesseractEngine:
             raise EngineFailed(f"Tesseract failed: {exc}") from exc
         except pytesseract.TesseractError as exc:
             raise EngineFailed(f"Tesseract failed: {exc.message or exc}") from exc
+        data = pytesseract.pytesseract.file_to_dict(outputs["tsv"], "\t", -1)
         lines = _group_lines(data)
-        return Result(lines=lines, text="\n".join(line.text for line in lines))
+        extra = {name: _as_text(outputs[name]) for name in options.outputs}
+        return Result(lines=lines, text="\n".join(line.text for line in lines), extra=extra)
+
+
+def _as_text(output: str | bytes) -> str:
+    return output.decode("utf-8") if isinstance(output, bytes) else output
 
 
 @cache
@@ -97,7 +110,7 @@ def _installed_languages() -> tuple[str, ...]:
 def _group_lines(data: dict[str, list]) -> list[Line]:
     """Tesseract reports words; users want lines. Group words by (block, paragraph, line)."""
     grouped: dict[tuple[int, int, int], list[int]] = {}
-    for i, word in enumerate(data["text"]):
+    for i, word in enumerate(data.get("text", [])):
         if data["level"][i] == 5 and word.strip():
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             grouped.setdefault(key, []).append(i)

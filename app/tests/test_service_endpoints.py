@@ -59,7 +59,7 @@ def test_engines_lists_all_three_with_languages_and_tasks(anon, db):
     assert set(engines) == {"tesseract", "rapidocr", "ddddocr"}
     assert all(engine["available"] and engine["version"] for engine in engines.values())
     assert {"eng", "chi_sim"} <= set(engines["tesseract"]["languages"])
-    assert engines["ddddocr"]["tasks"] == ["text"]
+    assert engines["ddddocr"]["tasks"] == ["text", "math", "detect"]
     assert engines["rapidocr"]["tasks"] == ["document"]
 
 
