@@ -4,14 +4,27 @@ import base64
 import binascii
 import re
 import unicodedata
+import zipfile
 from pathlib import PurePath
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from app import fetch
 from app.errors import InvalidInput, TooLarge
 
 _WHITESPACE = re.compile(r"\s+")
+
+
+def read_image(fields: dict, name: str = "image") -> tuple[bytes, str]:
+    """Bytes and client file name of image `name`: a file, `<name>_base64` or `<name>_url`."""
+    if fields.get(name) is not None:
+        return read_upload(fields[name])
+    if fields.get(f"{name}_url") is not None:
+        data, path_name = fetch.fetch(fields[f"{name}_url"])
+        return data, clean_file_name(unquote(path_name))
+    return read_base64(fields[f"{name}_base64"]), ""
 
 
 def read_upload(upload: UploadedFile) -> tuple[bytes, str]:
@@ -28,12 +41,16 @@ def read_base64(value: str) -> bytes:
         header, _, value = value.partition(",")
         if ";base64" not in header:
             raise InvalidInput("A data: URI must be base64-encoded.", code="invalid_base64")
-    value = _WHITESPACE.sub("", value).translate(str.maketrans("-_", "+/"))
     if len(value) * 3 // 4 > settings.OCR_MAX_UPLOAD_BYTES:
         raise TooLarge(
             f"The decoded image would exceed {settings.OCR_MAX_UPLOAD_BYTES} bytes.",
             code="file_too_large",
         )
+    try:
+        return base64.b64decode(value, validate=True)  # the common case, and the fast one
+    except (binascii.Error, ValueError):
+        pass
+    value = _WHITESPACE.sub("", value).translate(str.maketrans("-_", "+/"))
     try:
         return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -45,3 +62,43 @@ def clean_file_name(name: str) -> str:
     base = PurePath(name.replace("\\", "/")).name
     printable = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
     return printable.strip()[:255]
+
+
+def read_archive(upload: UploadedFile) -> list[tuple[bytes, str]]:
+    """The files of a zip, in name order: no folders, no hidden or system files, and every
+    size checked against the limits before and while it is inflated (zip bombs)."""
+    limit, most = settings.OCR_MAX_UPLOAD_BYTES, settings.OCR_BATCH_MAX_FILES
+    try:
+        archive = zipfile.ZipFile(upload)
+        members = [
+            info
+            for info in sorted(archive.infolist(), key=lambda info: info.filename)
+            if not info.is_dir()
+            and not any(part.startswith((".", "__MACOSX")) for part in info.filename.split("/"))
+        ]
+        if len(members) > most:
+            raise TooLarge(
+                f"The archive holds {len(members)} files; the limit is {most}.", code="too_many_files"
+            )
+        files = []
+        for info in members:
+            if info.file_size > limit:
+                raise TooLarge(
+                    f"{info.filename} is {info.file_size} bytes; the limit is {limit}.", code="file_too_large"
+                )
+            with archive.open(info) as member:
+                data = member.read(limit + 1)
+            if len(data) > limit:
+                raise TooLarge(f"{info.filename} inflates past {limit} bytes.", code="file_too_large")
+            files.append((data, clean_file_name(info.filename)))
+        return files
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+        raise InvalidInput(f"The archive cannot be read as a zip ({exc}).", code="invalid_archive") from exc
+
+
+def check_batch_size(files: list[tuple[bytes, str]]) -> None:
+    most = settings.OCR_BATCH_MAX_FILES
+    if not files:
+        raise InvalidInput("The batch holds no files.", code="missing_image")
+    if len(files) > most:
+        raise TooLarge(f"The batch holds {len(files)} files; the limit is {most}.", code="too_many_files")

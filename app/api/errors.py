@@ -16,6 +16,15 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _error_response(exc, context)
+    if response is not None:
+        # Cloud-market clients read the reason from this header.
+        message = response.data["error"]["message"]
+        response["X-Ca-Error-Message"] = message.encode("latin-1", "replace").decode("latin-1")[:500]
+    return response
+
+
+def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, OcrError):
         response = Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status)
         response["Cache-Control"] = "no-store"

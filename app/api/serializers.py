@@ -1,12 +1,18 @@
 """Validate requests and shape responses. No OCR and no writes happen here."""
 
+import json
+from collections.abc import Mapping
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from app.models import OcrRecord
+from app.engines.ddddocr import SLIDE_ALGORITHMS
+from app.models import ApiKey, OcrRecord
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -36,15 +42,27 @@ class UserSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
-class OcrRequestSerializer(serializers.Serializer):
-    image = serializers.FileField(
-        required=False, allow_empty_file=True, help_text="The image file (multipart)."
-    )
-    image_base64 = serializers.CharField(
-        required=False,
-        trim_whitespace=True,
-        help_text="The image as base64; a data: URI prefix is allowed.",
-    )
+class Base64Field(serializers.CharField):
+    """A CharField without DRF's per-character surrogate scan: on a 10 MB image that scan
+    costs more than the rest of the request, and app.inputs.read_base64 refuses anything
+    that is not base64 anyway."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitSurrogateCharactersValidator)
+        ]
+
+
+IMAGE_FIELDS = ("image", "image_base64", "image_url")
+FORMATS = ("json", "text", "hocr", "tsv")
+CONFIGURE_KEYS = ("engine", "lang", "task", "rotate", "charset", "format")
+
+
+class EngineChoiceSerializer(serializers.Serializer):
+    """Which engine reads the images, in what language, for what task: shared by every
+    request that runs OCR."""
+
     engine = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -64,21 +82,133 @@ class OcrRequestSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         max_length=32,
-        help_text="document (Tesseract, RapidOCR) or text (ddddocr captcha).",
+        help_text="document (Tesseract, RapidOCR); ddddocr captchas: text, math (solve `3+8=?`) "
+        "or detect (boxes of characters and icons).",
+    )
+
+
+class OcrRequestSerializer(EngineChoiceSerializer):
+    image = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="The image file (multipart)."
+    )
+    image_base64 = Base64Field(
+        required=False, help_text="The image as base64; a data: URI prefix is allowed."
+    )
+    image_url = serializers.CharField(
+        required=False,
+        max_length=2048,
+        help_text="An http(s) URL to fetch the image from (public addresses only).",
     )
     rotate = serializers.BooleanField(
         required=False,
         default=False,
         help_text="RapidOCR: detect and fix upside-down lines (off: it can flip upright text).",
     )
+    charset = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="ddddocr task=text: the characters the answer may contain, or a preset: "
+        "0 digits, 1 a-z, 2 A-Z, 3 a-zA-Z, 4 a-z0-9, 5 A-Z0-9, 6 a-zA-Z0-9, "
+        "7 anything but letters and digits. Other engines and tasks ignore it.",
+    )
+
+    queue = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Run as a job and answer 202 at once; follow `url` for progress (also ?async=1).",
+    )
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Read the image again even if the same bytes were read the same way before.",
+    )
+    format = serializers.ChoiceField(
+        choices=FORMATS,
+        default="json",
+        help_text="The response: json (the record), text (text/plain), or Tesseract's hocr or tsv.",
+    )
+
+    def to_internal_value(self, data):
+        """Cloud-market style: {"image": "<base64 or URL>", "configure": {engine, lang, ...}}."""
+        if isinstance(data, Mapping) and isinstance(data.get("image"), str):
+            data = _from_market_style(data)
+        value = super().to_internal_value(data)
+        if isinstance(data, Mapping) and "async" in data:  # a keyword in Python, a field here
+            value["queue"] = serializers.BooleanField().run_validation(data["async"])
+        return value
 
     def validate(self, attrs: dict) -> dict:
-        given = [name for name in ("image", "image_base64") if attrs.get(name) is not None]
+        given = [name for name in IMAGE_FIELDS if attrs.get(name) is not None]
         if len(given) != 1:
             raise serializers.ValidationError(
-                "Send exactly one of 'image' (a file) or 'image_base64'.", code="missing_image"
+                "Send exactly one of 'image' (a file), 'image_base64' or 'image_url'.", code="missing_image"
             )
         return attrs
+
+
+def _from_market_style(data: dict) -> dict:
+    image, configure = data["image"], data.get("configure") or {}
+    if isinstance(configure, str):  # the market's own demo sends json.dumps(config)
+        try:
+            configure = json.loads(configure)
+        except ValueError:
+            raise serializers.ValidationError({"configure": ["Not valid JSON."]}, code="invalid") from None
+    if not isinstance(configure, dict):
+        raise serializers.ValidationError({"configure": ["Expected an object."]}, code="invalid")
+    unknown = sorted(set(configure) - set(CONFIGURE_KEYS))
+    if unknown:
+        raise serializers.ValidationError(
+            {"configure": [f"Unknown option(s) {', '.join(unknown)}; allowed: {', '.join(CONFIGURE_KEYS)}."]},
+            code="unknown_option",
+        )
+    is_url = image.strip().lower().startswith(("http://", "https://"))
+    return {**configure, "image_url" if is_url else "image_base64": image}
+
+
+def box_field(**kwargs) -> serializers.ListField:
+    """[x1, y1, x2, y2] in image pixels."""
+    return serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4, **kwargs)
+
+
+class SlideRequestSerializer(serializers.Serializer):
+    target = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="match: the piece; compare: the picture with the gap.",
+    )
+    target_base64 = Base64Field(required=False, help_text="`target` as base64 (data: URI allowed).")
+    background = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="The background; compare: without the gap."
+    )
+    background_base64 = Base64Field(required=False, help_text="`background` as base64 (data: URI allowed).")
+    algorithm = serializers.ChoiceField(
+        choices=SLIDE_ALGORITHMS,
+        default="match",
+        help_text="match: find the piece in the background; compare: find where two pictures differ.",
+    )
+    simple_target = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="match: the piece is a plain rectangular crop (match pixels) rather than a shape "
+        "on a transparent background (match edges, the default).",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        for name in ("target", "background"):
+            given = [key for key in (name, f"{name}_base64") if attrs.get(key) is not None]
+            if len(given) != 1:
+                raise serializers.ValidationError(
+                    f"Send exactly one of '{name}' (a file) or '{name}_base64'.", code="missing_image"
+                )
+        return attrs
+
+
+class SlideResultSerializer(serializers.Serializer):
+    target_x = serializers.IntegerField(help_text="Left edge of the piece's place in the background.")
+    target_y = serializers.IntegerField(help_text="Top edge of the piece's place in the background.")
+    target = box_field(help_text="The piece's place: [x1, y1, x2, y2].")
+    algorithm = serializers.ChoiceField(choices=SLIDE_ALGORITHMS)
 
 
 class LineSerializer(serializers.Serializer):
@@ -89,22 +219,45 @@ class LineSerializer(serializers.Serializer):
         max_length=4,
     )
     score = serializers.FloatField(allow_null=True)
+    page = serializers.IntegerField(required=False, help_text="PDFs only: the 1-based page.")
+
+
+class PageSerializer(serializers.Serializer):
+    """A PDF page: its number, rendered size and text (its lines carry `page` too)."""
+
+    page = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    text = serializers.CharField()
 
 
 class OcrRecordSerializer(serializers.ModelSerializer):
     lines = LineSerializer(many=True)
+    result = serializers.SerializerMethodField()
+    boxes = serializers.SerializerMethodField()
+    pages = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
+    cached = serializers.SerializerMethodField()
 
     class Meta:
         model = OcrRecord
         fields = [
             "id",
+            "url",
             "engine",
             "lang",
             "task",
             "status",
+            "cached",
+            "pages_done",
+            "pages_total",
+            "batch",
             "text",
             "lines",
+            "result",
+            "boxes",
+            "pages",
             "error",
             "width",
             "height",
@@ -117,8 +270,38 @@ class OcrRecordSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_image_url(self, record: OcrRecord) -> str:
-        path = reverse("api:history-image", kwargs={"pk": record.pk})
+    @extend_schema_field(serializers.FloatField(allow_null=True, help_text="task=math: the answer."))
+    def get_result(self, record: OcrRecord) -> int | float | None:
+        return record.extra.get("result")
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=box_field(),
+            allow_null=True,
+            help_text="task=detect: [x1, y1, x2, y2] of each object found.",
+        )
+    )
+    def get_boxes(self, record: OcrRecord) -> list[list[int]] | None:
+        return record.extra.get("boxes")
+
+    @extend_schema_field(PageSerializer(many=True, allow_null=True))
+    def get_pages(self, record: OcrRecord) -> list[dict] | None:
+        return record.extra.get("pages")
+
+    def get_url(self, record: OcrRecord) -> str | None:
+        return self._absolute("api:history-detail", record)
+
+    def get_image_url(self, record: OcrRecord) -> str | None:
+        return self._absolute("api:history-image", record)
+
+    def get_cached(self, record: OcrRecord) -> bool:
+        """True when an earlier record of the same bytes and options answered this request."""
+        return getattr(record, "cached", False)
+
+    def _absolute(self, name: str, record: OcrRecord) -> str | None:
+        if record.pk is None:  # an anonymous request's result is not stored
+            return None
+        path = reverse(name, kwargs={"pk": record.pk})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
@@ -146,3 +329,69 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "active", "usage_count", "last_used_at", "created_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.SerializerMethodField(help_text="The key itself: shown this once, never again.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+    def get_key(self, api_key: ApiKey) -> str:
+        return self.context["plain_key"]
+
+
+class BatchRequestSerializer(EngineChoiceSerializer):
+    images = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        default=list,
+        help_text="The files.",
+    )
+    archive = serializers.FileField(
+        required=False, help_text="A zip of images and PDFs (folders are walked)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs["images"] and attrs.get("archive") is None:
+            raise serializers.ValidationError(
+                "Send files as `images`, a zip as `archive`, or both.", code="missing_image"
+            )
+        return attrs
+
+
+class BatchRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OcrRecord
+        fields = ["id", "file_name", "status", "pages_done", "pages_total", "error"]
+        read_only_fields = fields
+
+
+class RejectedFileSerializer(serializers.Serializer):
+    file_name = serializers.CharField()
+    error = ErrorDetailSerializer()
+
+
+class BatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    progress = serializers.FloatField(help_text="Finished records (done or failed) over all, 0..1.")
+    records = BatchRecordSerializer(many=True)
+    rejected = RejectedFileSerializer(many=True, required=False, help_text="Files refused at upload.")

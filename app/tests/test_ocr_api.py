@@ -125,10 +125,10 @@ BAD_UPLOADS = [
         "invalid_image",
     ),
     (
-        "pdf-magic",
+        "broken-pdf",
         lambda png: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>",
         400,
-        "invalid_image",
+        "invalid_pdf",
     ),
     ("bomb", lambda png: bomb_png(), 413, "image_too_large"),
 ]

@@ -1,0 +1,134 @@
+"""Dialect of ocr_api_server (a ddddocr captcha server).
+
+- `GET /ping` -> `pong`
+- `POST /{ocr|det}/{file|b64}[/{json|text}]`: `file` takes multipart `image`; `b64` takes
+  the raw body as base64 text, or a JSON body `{"typeid": "1"|"2", "image": "<base64>"}`
+  (typeid 2: arithmetic captcha, answers the computed value).
+- `POST /slide/{match|compare}/{file|b64}[/{json|text}]`: files `target_img` and `bg_img`,
+  or for b64 a base64-encoded JSON `{"target_img", "bg_img"}` (each base64).
+- `json` answers `{"status": 200, "result": ..., "msg": ""}`, errors
+  `{"status": 404, "result": "", "msg": "<reason>"}`; `text` (the default) answers the bare
+  result as that service printed it, and an empty body on error.
+"""
+
+import binascii
+import json
+from base64 import b64decode
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from app import inputs, services
+from app.compat.access import DialectView
+from app.errors import InvalidInput
+
+TYPEID_TASKS = {"1": "text", "2": "math"}
+SCHEMA = {
+    "tags": ["compat: ocr_api_server"],
+    "request": {"multipart/form-data": None, "text/plain": None, "application/json": None},
+    "responses": {
+        (200, "text/plain"): OpenApiResponse(description="the bare result, or JSON with ret_type=json")
+    },
+}
+
+
+class OcrApiServerView(DialectView, APIView):
+    """Shared request decoding and response shaping for every ocr_api_server endpoint."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    def reply(self, result: Any) -> HttpResponse:
+        if self.kwargs.get("ret_type") == "json":
+            return Response({"status": 200, "result": result, "msg": ""})
+        return HttpResponse(str(result).strip(), content_type="text/plain; charset=utf-8")
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        response = super().handle_exception(exc)  # the status and message the API would give
+        if self.kwargs.get("ret_type") != "json":
+            return HttpResponse("", status=response.status_code, content_type="text/plain; charset=utf-8")
+        message = response.data["error"]["message"] if isinstance(response.data, dict) else ""
+        body = Response({"status": 404, "result": "", "msg": message}, status=response.status_code)
+        for header in ("WWW-Authenticate", "Retry-After"):
+            if header in response:
+                body[header] = response[header]
+        return body
+
+    def image(self, request, field: str) -> tuple[bytes, str]:
+        if self.kwargs["img_type"] == "file":
+            upload = request.FILES.get(field)
+            if upload is None:
+                raise InvalidInput(f"Send the image as the multipart file `{field}`.", code="missing_image")
+            return inputs.read_upload(upload)
+        return inputs.read_base64(_body_json(request).get(field) or request.body.decode("latin-1")), ""
+
+
+def _body_json(request) -> dict[str, Any]:
+    """The b64 body as JSON: sent as JSON text, or as base64 of JSON text (slide)."""
+    raw = request.body.strip()
+    # Base64 of a JSON object starts with "ey" ("{" and a quote); an image's does not.
+    for candidate in (raw, _maybe_b64(raw) if raw.startswith(b"ey") else b""):
+        if candidate.startswith(b"{"):
+            try:
+                parsed = json.loads(candidate)
+            except ValueError as exc:
+                raise InvalidInput("The body is not valid JSON.", code="parse_error") from exc
+            if isinstance(parsed, dict):
+                return parsed
+    return {}
+
+
+def _maybe_b64(raw: bytes) -> bytes:
+    try:
+        return b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+class PingView(APIView):
+    """Liveness, as old clients probe it: open to all, like the original."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["compat: ocr_api_server"], responses={(200, "text/plain"): str})
+    def get(self, request):
+        return HttpResponse("pong", content_type="text/plain; charset=utf-8")
+
+
+class RecognizeView(OcrApiServerView):
+    @extend_schema(**SCHEMA, description="ocr: captcha text (typeid 2: the arithmetic answer); det: boxes.")
+    def post(self, request, opt: str, img_type: str, ret_type: str = "text"):
+        data, file_name = self.image(request, "image")
+        fields = _body_json(request) if img_type == "b64" else request.data
+        typeid = str(fields.get("typeid") or "1")
+        if opt == "det":
+            task = "detect"
+        elif typeid in TYPEID_TASKS:
+            task = TYPEID_TASKS[typeid]
+        else:
+            raise InvalidInput(f"Unknown typeid {typeid!r}: 1 reads text, 2 solves arithmetic.")
+        record = services.recognize(
+            owner=self.owner(request), data=data, file_name=file_name, engine="ddddocr", task=task
+        )
+        result = {
+            "text": record.text,
+            "math": record.extra.get("result"),
+            "detect": record.extra.get("boxes"),
+        }
+        return self.reply(result[task])
+
+
+class SlideView(OcrApiServerView):
+    @extend_schema(**SCHEMA, description="Slider captcha: where the piece fits in the background.")
+    def post(self, request, algorithm: str, img_type: str, ret_type: str = "text"):
+        target, _ = self.image(request, "target_img")
+        background, _ = self.image(request, "bg_img")
+        found = services.solve_slide(target=target, background=background, algorithm=algorithm)
+        if algorithm == "compare":  # ddddocr's own shape for each algorithm
+            return self.reply({"target": [found["target_x"], found["target_y"]]})
+        return self.reply({key: found[key] for key in ("target_x", "target_y", "target")})

@@ -1,0 +1,59 @@
+"""Dialect of rapidocr_api (RapidOCR's FastAPI server): `POST /ocr`.
+
+Request: multipart `image_file`, or form field `image_data` holding base64.
+Response: `{"0": {"rec_txt": str, "dt_boxes": [[x, y] x4], "score": "0.87"}, ...}`,
+the score as a string as that service sends it, and `{}` when there is no text.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from app import inputs, services
+from app.compat.access import DialectView
+from app.errors import InvalidInput
+
+RAPIDOCR_API_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='One entry per line: {"0": {"rec_txt": str, "dt_boxes": [[x, y] x4], "score": "0.87"}, ...}',
+)
+
+
+class RapidOcrApiView(DialectView, APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        tags=["compat: rapidocr_api"],
+        request={
+            "multipart/form-data": inline_serializer(
+                "RapidOcrApiRequest",
+                {
+                    "image_file": serializers.FileField(required=False),
+                    "image_data": serializers.CharField(required=False),
+                },
+            )
+        },
+        responses={200: RAPIDOCR_API_RESPONSE},
+        description="rapidocr_api compatible: RapidOCR on one image, keyed by line number.",
+    )
+    def post(self, request):
+        if upload := request.FILES.get("image_file"):
+            data, file_name = inputs.read_upload(upload)
+        elif encoded := request.data.get("image_data"):
+            data, file_name = inputs.read_base64(encoded), ""
+        else:
+            raise InvalidInput(
+                "Send the image as multipart `image_file` or base64 `image_data`.", code="missing_image"
+            )
+        record = services.recognize(
+            owner=self.owner(request), data=data, file_name=file_name, engine="rapidocr"
+        )
+        return Response(
+            {
+                str(i): {"rec_txt": line["text"], "dt_boxes": line["box"], "score": str(line["score"])}
+                for i, line in enumerate(record.lines)
+            }
+        )

@@ -1,0 +1,58 @@
+"""Bytes -> what an engine reads: one image, or every page of a PDF. No writes here.
+
+`load` validates everything it can before any engine runs (format, limits, page
+count); `run` then reads the image, or each page in turn with its lines tagged by page.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from app import images, pdf
+from app.engines.base import Engine, Options, Result
+from app.errors import InvalidInput
+
+PAGE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Source:
+    data: bytes
+    extension: str
+    width: int  # of the image, or of page 1 as rendered
+    height: int
+    image: Image.Image | None  # None for a PDF: its pages are rendered while they are read
+    pages: int = 1
+
+
+def load(data: bytes) -> Source:
+    if not pdf.is_pdf(data):
+        decoded = images.decode(data)
+        return Source(data, decoded.extension, decoded.width, decoded.height, decoded.image)
+    images.check_size(data)
+    with pdf.opened(data) as document:
+        width, height = pdf.first_page_size(document)
+        return Source(data, ".pdf", width, height, None, pages=len(document))
+
+
+def run(
+    engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None = None
+) -> Result:
+    """Read the source; `on_page(done, total)` is told after each PDF page (job progress)."""
+    if source.image is not None:
+        return engine.recognize(source.image, options)
+    if options.outputs:
+        raise InvalidInput(
+            f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
+        )
+    lines, pages = [], []
+    with pdf.opened(source.data) as document:
+        for number, image in enumerate(pdf.pages(document), start=1):
+            result = engine.recognize(image, options)
+            lines += [replace(line, page=number) for line in result.lines]
+            pages.append({"page": number, "width": image.width, "height": image.height, "text": result.text})
+            if on_page:
+                on_page(number, source.pages)
+    text = PAGE_SEPARATOR.join(page["text"] for page in pages)
+    return Result(lines=lines, text=text, extra={"pages": pages})
