@@ -3,6 +3,7 @@
 #   ./start.sh            install what is missing, migrate, serve on http://$HOST:$PORT (SQLite, OCR in-process)
 #   ./start.sh test [ARGS] install what is missing (tests too), then run ruff and the whole pytest suite
 #   ./start.sh serve      production: migrate, collectstatic, uWSGI + nginx in the foreground on $PORT (8080)
+#   ./start.sh worker     a Celery worker for queued OCR jobs (needs CELERY_BROKER_URL and OCR_ASYNC=1)
 #   ./start.sh install    install only (Debian packages when root, Python packages into $VENV)
 # Environment: HOST (127.0.0.1), PORT (9999; 8080 for serve), VENV (.venv), plus the settings in the README.
 set -euo pipefail
@@ -14,11 +15,11 @@ PY="$VENV/bin/python"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages: the Tesseract binary with English and Chinese packs; fonts for the tests.
+# Debian packages: the Tesseract binary with English and Chinese packs; fonts and a browser for the tests.
 SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim)
 # nginx, and a C compiler for the one wheel-less requirement (uWSGI builds from source).
 SERVE_PACKAGES=(nginx-light gcc libc6-dev)
-TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk "${SERVE_PACKAGES[@]}")
+TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk chromium "${SERVE_PACKAGES[@]}")
 
 install_system() {
   local wanted=("$@") missing=()
@@ -150,8 +151,18 @@ case "$cmd" in
     install_python
     serve
     ;;
+  worker)
+    install_system "${SYSTEM_PACKAGES[@]}"
+    install_python
+    ensure_secret_key
+    : "${CELERY_BROKER_URL:?set CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0}"
+    export OCR_ASYNC=1 OCR_ENGINE_THREADS=1 OMP_THREAD_LIMIT=1
+    # One process per core, one job each at a time (OCR is CPU-bound), fair scheduling.
+    exec "$VENV/bin/celery" -A onlineocr worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --concurrency "${CELERY_CONCURRENCY:-$(nproc)}" --prefetch-multiplier 1 -O fair "$@"
+    ;;
   *)
-    echo "usage: $0 [dev|serve|install|test [pytest args]]" >&2
+    echo "usage: $0 [dev|serve|worker|install|test [pytest args]]" >&2
     exit 2
     ;;
 esac

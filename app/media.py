@@ -1,22 +1,40 @@
 """Hand an owner-checked image to the client. Callers have already checked ownership.
 
-Behind nginx, the app only names the file (X-Accel-Redirect to an `internal`
-location) and nginx sends the bytes; without nginx, Django streams the file.
+Local storage: behind nginx, the app only names the file (X-Accel-Redirect to an
+`internal` location) and nginx sends the bytes; without nginx, Django streams the file.
+
+S3 (OCR_STORAGE=s3): a 302 to a presigned GET for this one object that expires after
+OCR_S3_URL_SECONDS. The bytes go from the bucket to the client and never occupy a
+worker; the redirect itself is `no-store`, so no cache keeps the short-lived URL. There
+is no existence check first: S3's `exists` is a HEAD round trip on every image (every
+history thumbnail), to guard against a state the app never leaves (the file is written
+before its row and deleted only after the row's delete commits). If the object is gone
+anyway, the bucket answers the presigned GET with its own 404.
 """
 
 import mimetypes
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage, Storage
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 
 from app.models import OcrRecord
 
 
 def image_response(record: OcrRecord) -> HttpResponse:
     name = record.image.name
-    if not name or not record.image.storage.exists(name):
+    if not name:
         raise Http404("The image file is gone.")
+    storage = record.image.storage
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if _is_s3(storage):
+        response = HttpResponseRedirect(_presigned_url(storage, name, content_type))
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+    if not storage.exists(name):
+        raise Http404("The image file is gone.")
     if settings.OCR_MEDIA_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.OCR_MEDIA_ACCEL_REDIRECT.rstrip("/") + "/" + name
@@ -25,3 +43,27 @@ def image_response(record: OcrRecord) -> HttpResponse:
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _is_s3(storage: Storage) -> bool:
+    if isinstance(storage, FileSystemStorage):
+        return False  # the usual case: no need to import boto3 to find out
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage, S3Storage)
+
+
+def _presigned_url(storage, name: str, content_type: str) -> str:
+    """A signed GET for one object, made locally (no request to S3)."""
+    if not storage.querystring_auth or storage.custom_domain:
+        # Either would make url() return an unsigned URL: a private image made public.
+        raise ImproperlyConfigured("S3 uploads need querystring_auth on and no custom_domain.")
+    seconds = settings.OCR_S3_URL_SECONDS
+    return storage.url(
+        name,
+        parameters={
+            "ResponseContentType": content_type,
+            "ResponseCacheControl": f"private, max-age={seconds}",
+        },
+        expire=seconds,
+    )

@@ -1,5 +1,6 @@
 """Data and its invariants. OCR never runs here: see app/services.py."""
 
+import hashlib
 import uuid
 from pathlib import PurePath
 
@@ -16,6 +17,8 @@ def upload_path(record: "OcrRecord", filename: str) -> str:
 
 class OcrRecord(models.Model):
     class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
         DONE = "done", "done"
         FAILED = "failed", "failed"
 
@@ -34,6 +37,14 @@ class OcrRecord(models.Model):
     lines = models.JSONField(default=list, blank=True)
     # Task-specific output beside the lines: a math captcha's `result`, detection `boxes`.
     extra = models.JSONField(default=dict, blank=True)
+    # What was asked (rotate, charset, outputs): a queued job runs with it, and a repeat
+    # upload with the same bytes and options is answered from this record.
+    options = models.JSONField(default=dict, blank=True)
+    pages_done = models.PositiveIntegerField(default=0)
+    pages_total = models.PositiveIntegerField(default=1)
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="records"
+    )
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -47,3 +58,49 @@ class OcrRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.engine}, {self.status})"
+
+
+class ApiKey(models.Model):
+    """A named key for programs: `Authorization: APPCODE <key>`, `X-API-Key: <key>` or Basic.
+
+    Only the SHA-256 of the key is stored (keys are 256 random bits, so a fast hash is
+    enough); the key itself is shown once, when it is created.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    usage_count = models.PositiveBigIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="apikey_owner_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def hash(plain: str) -> str:
+        return hashlib.sha256(plain.encode()).hexdigest()
+
+
+class Batch(models.Model):
+    """Many uploads sent at once; each is its own record, queued, and the batch sums them up."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}"

@@ -13,22 +13,12 @@ import base64
 import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onlineocr.settings")
-os.environ.setdefault("DJANGO_DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/onlineocr-bench.sqlite3")
-os.environ.setdefault("DJANGO_MEDIA_ROOT", "/tmp/onlineocr-bench-media")
-os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+import inprocess
 
-import django
+inprocess.setup("engines")
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from PIL import Image  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
@@ -59,7 +49,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
     client = APIClient()
     client.force_authenticate(UserFactory())
     registry.warm_up()

@@ -23,6 +23,7 @@ import requests
 from PIL import Image
 
 from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HARAKIRI_SECONDS = 5
@@ -30,12 +31,6 @@ MAX_UPLOAD_BYTES = 2_000_000
 # What the TLS-terminating load balancer in front of nginx adds to every request.
 VIA_TLS = {"X-Forwarded-Proto": "https"}
 LINES = english_lines(3, seed=31)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
