@@ -54,6 +54,13 @@ class OcrRecord(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="record_owner_created"),
             models.Index(fields=["owner", "sha256"], name="record_owner_sha256"),
+            # The history's other orderings (?ordering=), also within a search: the first page
+            # is read from the index instead of sorting every record (ties: id, same way).
+            models.Index(fields=["owner", "duration_ms", "id"], name="record_owner_duration"),
+            models.Index(fields=["owner", "file_name", "id"], name="record_owner_file_name"),
+            models.Index(fields=["owner", "engine", "id"], name="record_owner_engine"),
+            # PostgreSQL also has a GIN index on (owner, search_vector), a generated column
+            # that is not a field here (SQLite has no tsvector): migration 0005_history_search.
         ]
 
     def __str__(self) -> str:

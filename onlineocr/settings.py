@@ -5,6 +5,7 @@ and only here; the defaults are the safe ones (DEBUG off, SQLite under db/,
 OCR run in-process). The README's configuration table lists each variable.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,6 +90,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # The test database is a file (one per test run), so a Celery worker process started
+    # by a test sees the same rows.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "db" / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -102,6 +106,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The browser pages (app/web/): session log-in, then the upload page.
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:upload"
+LOGOUT_REDIRECT_URL = "web:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
@@ -125,6 +133,40 @@ MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 # When set (behind nginx), owner-checked images are handed to nginx through
 # X-Accel-Redirect with this internal location prefix instead of being streamed.
 OCR_MEDIA_ACCEL_REDIRECT = env.str("OCR_MEDIA_ACCEL_REDIRECT", default="")
+# Where uploads live: `local` (MEDIA_ROOT, one machine) or `s3`, a private bucket on S3 or
+# an S3-compatible server that every web and worker machine shares. Credentials are not
+# settings: boto3 finds them itself (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile,
+# the instance's role). Owner-checked images are then a redirect to a presigned GET that
+# lives OCR_S3_URL_SECONDS (app/media.py).
+OCR_STORAGE = env.str("OCR_STORAGE", default="local")
+OCR_S3_URL_SECONDS = env.int("OCR_S3_URL_SECONDS", default=60)
+if OCR_STORAGE == "s3":
+    OCR_S3_BUCKET = env.str("OCR_S3_BUCKET", default="")
+    if not OCR_S3_BUCKET:
+        raise ImproperlyConfigured("OCR_STORAGE=s3 needs OCR_S3_BUCKET.")
+    if OCR_S3_URL_SECONDS < 1:
+        raise ImproperlyConfigured("OCR_S3_URL_SECONDS must be at least 1.")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": OCR_S3_BUCKET,
+            "endpoint_url": env.str("OCR_S3_ENDPOINT_URL", default="") or None,  # None: AWS
+            "region_name": env.str("OCR_S3_REGION", default="") or None,
+            "location": env.str("OCR_S3_PREFIX", default="").strip("/"),
+            # `path` for servers without per-bucket host names (MinIO, moto on an IP address).
+            "addressing_style": env.str("OCR_S3_ADDRESSING_STYLE", default="") or None,
+            "signature_version": "s3v4",
+            # Private objects: no ACL is sent, so the bucket's own (private) policy applies;
+            # reads go through presigned URLs only, never a public or custom-domain URL.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": OCR_S3_URL_SECONDS,
+            "custom_domain": None,
+            "file_overwrite": False,
+        },
+    }
+elif OCR_STORAGE != "local":
+    raise ImproperlyConfigured(f"OCR_STORAGE must be 'local' or 's3', not {OCR_STORAGE!r}.")
 
 # --- OCR ------------------------------------------------------------------------
 OCR_DEFAULT_ENGINE = env.str("OCR_DEFAULT_ENGINE", default="auto")
@@ -134,15 +176,51 @@ OCR_MAX_PIXELS = env.int("OCR_MAX_PIXELS", default=40_000_000)
 # (all cores), right for the development server; uWSGI sets 1 per worker process.
 OCR_ENGINE_THREADS = env.int("OCR_ENGINE_THREADS", default=0)
 OCR_ENGINE_TIMEOUT = env.int("OCR_ENGINE_TIMEOUT", default=120)
+# The older services' endpoints (app/compat/) without an API key: recognized, never stored.
+OCR_ALLOW_ANONYMOUS = env.bool("OCR_ALLOW_ANONYMOUS", default=False)
+# image_url: seconds for the whole fetch, and networks it may reach despite being
+# private or loopback (e.g. "10.1.2.0/24" for an intranet image server). Empty: public only.
+OCR_URL_TIMEOUT = env.float("OCR_URL_TIMEOUT", default=10.0)
+OCR_URL_ALLOWLIST = env.list("OCR_URL_ALLOWLIST", default=[])
+# PDFs: pages rendered at this resolution, and at most this many pages per upload.
+OCR_PDF_DPI = env.int("OCR_PDF_DPI", default=200)
+OCR_PDF_MAX_PAGES = env.int("OCR_PDF_MAX_PAGES", default=50)
 # A base64 body is 4/3 of the image, plus room for the other fields.
 OCR_MAX_REQUEST_BYTES = OCR_MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = OCR_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = OCR_MAX_UPLOAD_BYTES
 
+# --- Jobs (Celery) -------------------------------------------------------------
+# Off by default: every OCR runs in the request, and queued work (batches, ?async=1)
+# runs in-process at once ("eager"), so SQLite with no broker keeps working. On with a
+# broker: those go to `celery -A onlineocr worker` processes (`./start.sh worker`).
+OCR_ASYNC = env.bool("OCR_ASYNC", default=False)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not (OCR_ASYNC and CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True  # a job's state lives on its record
+CELERY_TASK_SERIALIZER = "json"
+# A job is acknowledged only when it has finished: a worker that dies mid-job gives it back.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("OCR_JOB_TIME_LIMIT", default=1800)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# Redis hands an unacknowledged job to another worker after this long: longer than any job.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 600)
+}
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# With OCR_ASYNC on, a PDF with more pages than this is queued even without ?async=1.
+OCR_ASYNC_PDF_PAGES = env.int("OCR_ASYNC_PDF_PAGES", default=10)
+# A batch (POST /api/ocr/batch/) takes at most this many files, loose or in a zip.
+OCR_BATCH_MAX_FILES = env.int("OCR_BATCH_MAX_FILES", default=100)
+
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "app.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -157,6 +235,8 @@ REST_FRAMEWORK = {
         "auth": env.str("OCR_AUTH_THROTTLE", default="20/minute"),
     },
     "EXCEPTION_HANDLER": "app.api.errors.exception_handler",
+    # `format` is a field of POST /api/ocr/ (text, hocr, tsv), not content negotiation.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SIMPLE_JWT = {
@@ -177,6 +257,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RecordStatusEnum": "app.models.OcrRecord.Status",
+        "HealthStatusEnum": ["ok", "error"],
+    },
 }
 
 # --- Security -------------------------------------------------------------------

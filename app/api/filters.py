@@ -1,5 +1,8 @@
 import django_filters
+from rest_framework.filters import BaseFilterBackend, OrderingFilter
+from rest_framework.settings import api_settings
 
+from app import selectors
 from app.engines import registry
 from app.models import OcrRecord
 
@@ -13,3 +16,57 @@ class HistoryFilter(django_filters.FilterSet):
     class Meta:
         model = OcrRecord
         fields = ["engine", "status", "created_after", "created_before"]
+
+
+class HistoryOrderingFilter(OrderingFilter):
+    """`?ordering=`, DRF's, for the history; without it, newest first. Runs before
+    HistorySearchFilter, which orders a search by relevance unless the client chose."""
+
+    def requested(self, request, queryset, view) -> list[str]:
+        """The valid fields of `?ordering=`, or [] when the client did not choose one."""
+        params = request.query_params.get(self.ordering_param, "")
+        fields = [param.strip() for param in params.split(",") if param.strip()]
+        return self.remove_invalid_fields(queryset, fields, view, request) if fields else []
+
+    def get_schema_operation_parameters(self, view):
+        fields = ", ".join(getattr(view, "ordering_fields", None) or [])
+        description = (
+            f"Order by {fields} (`-` before a field: descending; several: comma-separated). "
+            "Default: newest first, or most relevant first with `search`."
+        )
+        return [
+            {**parameter, "description": description}
+            for parameter in super().get_schema_operation_parameters(view)
+        ]
+
+
+class HistorySearchFilter(BaseFilterBackend):
+    """`?search=`: selectors.search_history (full-text on PostgreSQL), most relevant first
+    unless `?ordering=` was given. Runs after HistoryFilter and HistoryOrderingFilter."""
+
+    search_param = api_settings.SEARCH_PARAM
+
+    def filter_queryset(self, request, queryset, view):
+        term = request.query_params.get(self.search_param, "")
+        ranked = not HistoryOrderingFilter().requested(request, queryset, view)
+        return selectors.search_history(queryset, term, ranked=ranked)
+
+    def get_schema_operation_parameters(self, view):
+        description = (
+            "Words to find in the recognized text or the file name; every word must match. "
+            "Results come most relevant first (a match in the file name, then more matches, "
+            "then newer) unless `ordering` is given. At most "
+            f"{selectors.SEARCH_MAX_RESULTS} results (and `count`): the newest matches, or the "
+            "first ones in `ordering`. On PostgreSQL: whole words, case-insensitive, no "
+            "stemming or prefixes (`invoice` does not find `invoices`), Chinese found as any "
+            "substring; on SQLite: case-insensitive substrings."
+        )
+        return [
+            {
+                "name": self.search_param,
+                "required": False,
+                "in": "query",
+                "description": description,
+                "schema": {"type": "string"},
+            }
+        ]

@@ -1,10 +1,12 @@
 """Thin API views: validate, call a service or selector, shape the response."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -12,17 +14,26 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from app import inputs, media, selectors, services
-from app.api.filters import HistoryFilter
+from app.api.filters import HistoryFilter, HistoryOrderingFilter, HistorySearchFilter
+from app.api.rendering import rendered_result
 from app.api.serializers import (
+    FORMATS,
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    BatchRequestSerializer,
+    BatchSerializer,
     EngineSerializer,
     ErrorSerializer,
     HealthSerializer,
     OcrRecordSerializer,
     OcrRequestSerializer,
     RegisterSerializer,
+    SlideRequestSerializer,
+    SlideResultSerializer,
     UserSerializer,
 )
-from app.models import OcrRecord
+from app.models import ApiKey, OcrRecord
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 413, 503)}
 
@@ -54,25 +65,40 @@ class TokenRefresh(AuthThrottled, TokenRefreshView):
     pass
 
 
+def file_or_json(serializer) -> dict:
+    """The image endpoints take the same fields as a multipart form or a JSON body."""
+    return {"multipart/form-data": serializer, "application/json": serializer}
+
+
 class OcrView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        request={
-            "multipart/form-data": OcrRequestSerializer,
-            "application/json": OcrRequestSerializer,
+        request=file_or_json(OcrRequestSerializer),
+        parameters=[
+            OpenApiParameter("async", bool, description="Run as a job: 202 at once, then poll `url`."),
+            OpenApiParameter("force", bool, description="Read again even if these bytes were read before."),
+            OpenApiParameter("format", str, enum=list(FORMATS), description="json, text, hocr or tsv."),
+        ],
+        responses={
+            201: OcrRecordSerializer,
+            200: OpenApiResponse(OcrRecordSerializer, description="An earlier identical result (cached)."),
+            202: OpenApiResponse(OcrRecordSerializer, description="Queued: poll `url` for progress."),
+            422: ErrorSerializer,
+            504: ErrorSerializer,
+            **ERRORS,
         },
-        responses={201: OcrRecordSerializer, 504: ErrorSerializer, **ERRORS},
-        description="Recognize the text of one image and keep it in the caller's history.",
+        description="Recognize the text of one image or PDF and keep it in the caller's history.",
     )
     def post(self, request: Request) -> Response:
         serializer = OcrRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        if fields.get("image") is not None:
-            data, file_name = inputs.read_upload(fields["image"])
-        else:
-            data, file_name = inputs.read_base64(fields["image_base64"]), ""
+        query = request.query_params
+        output = query.get("format", fields["format"])
+        if output not in FORMATS:
+            raise ValidationError({"format": [f"Choose one of {', '.join(FORMATS)}."]}, code="invalid_choice")
+        data, file_name = inputs.read_image(fields)
         record = services.recognize(
             owner=request.user,
             data=data,
@@ -81,9 +107,55 @@ class OcrView(APIView):
             lang=fields["lang"],
             task=fields["task"],
             rotate=fields["rotate"],
+            charset=fields["charset"],
+            outputs=(output,) if output in ("hocr", "tsv") else (),
+            queue=fields["queue"] or _flag(query, "async"),
+            force=fields["force"] or _flag(query, "force"),
         )
-        body = OcrRecordSerializer(record, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        unfinished = record.status in (OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING)
+        if output == "json" or unfinished:
+            body = OcrRecordSerializer(record, context={"request": request}).data
+            return Response(body, status=_created_status(record, unfinished))
+        return rendered_result(record, output)
+
+
+def _flag(query, name: str) -> bool:
+    try:
+        return bool(query.get(name)) and serializers.BooleanField().to_internal_value(query[name])
+    except ValidationError as exc:
+        raise ValidationError({name: exc.detail}) from exc
+
+
+def _created_status(record: OcrRecord, unfinished: bool) -> int:
+    """202 for a job still to run, 200 for an earlier result reused, 201 for a new one."""
+    if unfinished:
+        return status.HTTP_202_ACCEPTED
+    return status.HTTP_200_OK if getattr(record, "cached", False) else status.HTTP_201_CREATED
+
+
+class SlideView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request=file_or_json(SlideRequestSerializer),
+        responses={200: SlideResultSerializer, 422: ErrorSerializer, **ERRORS},
+        description="Solve a slide captcha: where the piece goes in the background. Nothing is stored.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SlideRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        result = services.solve_slide(
+            target=_image_bytes(fields, "target"),
+            background=_image_bytes(fields, "background"),
+            algorithm=fields["algorithm"],
+            simple_target=fields["simple_target"],
+        )
+        return Response(SlideResultSerializer(result).data)
+
+
+def _image_bytes(fields: dict, name: str) -> bytes:
+    return inputs.read_image(fields, name)[0]
 
 
 @extend_schema_view(
@@ -95,7 +167,11 @@ class HistoryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = OcrRecordSerializer
+    # Filters, then ?ordering=, then ?search= (selectors.search_history: full-text on
+    # PostgreSQL, most relevant first unless ?ordering= was given).
+    filter_backends = [DjangoFilterBackend, HistoryOrderingFilter, HistorySearchFilter]
     filterset_class = HistoryFilter
+    # Only read by app/web/queries.py's DRF SearchFilter until the page uses the backends above.
     search_fields = ["text", "file_name"]
     ordering_fields = ["created_at", "duration_ms", "file_name", "engine"]
     ordering = ["-created_at"]
@@ -131,3 +207,71 @@ class HealthView(APIView):
         report = selectors.health()
         code = status.HTTP_200_OK if report["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
         return Response(HealthSerializer(report).data, status=code)
+
+
+class NotWithApiKey(BasePermission):
+    """Keys are managed with a password-backed login: a leaked key cannot mint more keys."""
+
+    message = "API keys cannot manage API keys; sign in with a token or session."
+
+    def has_permission(self, request, view) -> bool:
+        return not isinstance(request.auth, ApiKey)
+
+
+@extend_schema_view(
+    list=extend_schema(description="The caller's keys (the keys themselves are never shown again)."),
+    create=extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}),
+    destroy=extend_schema(
+        description="Revoke a key: it stops working at once and stays listed.", responses={204: None}
+    ),
+)
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = ApiKeySerializer
+    permission_classes = [IsAuthenticated, NotWithApiKey]
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiKey.objects.none()
+        return selectors.api_keys_for(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, plain = services.create_api_key(owner=request.user, name=serializer.validated_data["name"])
+        body = ApiKeyCreatedSerializer(api_key, context={"plain_key": plain}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        services.revoke_api_key(api_key=instance)
+
+
+class BatchCreateView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": BatchRequestSerializer},
+        responses={202: BatchSerializer, **ERRORS},
+        description="Many images at once (files and/or a zip): one queued record each. "
+        "Unreadable files are listed in `rejected`; the others go on.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = BatchRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        files = [inputs.read_upload(upload) for upload in fields["images"]]
+        if fields.get("archive") is not None:
+            files += inputs.read_archive(fields["archive"])
+        inputs.check_batch_size(files)
+        batch, rejected = services.create_batch(
+            owner=request.user, files=files, engine=fields["engine"], lang=fields["lang"], task=fields["task"]
+        )
+        summary = {**selectors.batch_summary(batch=batch), "rejected": rejected}
+        return Response(BatchSerializer(summary).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchDetailView(APIView):
+    @extend_schema(responses={200: BatchSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        batch = selectors.batch_for(user=request.user, pk=pk)
+        return Response(BatchSerializer(selectors.batch_summary(batch=batch)).data)
