@@ -1,6 +1,5 @@
 """Every read the service makes: history, one record, engine and health status."""
 
-import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -50,7 +49,7 @@ def search_history(records: QuerySet[OcrRecord], term: str, *, ranked: bool = Tr
     words = term.replace("\x00", "").split()
     if not words:
         return records
-    if connections[records.db].vendor == "postgresql" and _WORD.search(term):
+    if connections[records.db].vendor == "postgresql" and any(char.isalnum() for char in term):
         query = Func(Value(" ".join(words)), function="ocr_search_query", output_field=SearchQueryField())
         vector = _SearchVector()
         matches = records.filter(_Matches(vector, query))
@@ -99,9 +98,6 @@ def _with_id(records: QuerySet) -> list:
     first = ordering[0] if ordering else "-id"
     descending = first.startswith("-") if isinstance(first, str) else getattr(first, "descending", False)
     return [*ordering, "-id" if descending else "id"]
-
-
-_WORD = re.compile(r"\w")
 
 
 class _SearchVector(Expression):

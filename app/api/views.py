@@ -171,8 +171,6 @@ class HistoryViewSet(
     # PostgreSQL, most relevant first unless ?ordering= was given).
     filter_backends = [DjangoFilterBackend, HistoryOrderingFilter, HistorySearchFilter]
     filterset_class = HistoryFilter
-    # Only read by app/web/queries.py's DRF SearchFilter until the page uses the backends above.
-    search_fields = ["text", "file_name"]
     ordering_fields = ["created_at", "duration_ms", "file_name", "engine"]
     ordering = ["-created_at"]
 

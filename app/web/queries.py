@@ -7,11 +7,10 @@ API view itself, so the two can never drift apart.
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.request import Request
 
 from app import selectors
-from app.api.filters import HistoryFilter
+from app.api.filters import HistoryFilter, HistoryOrderingFilter, HistorySearchFilter
 from app.api.views import HistoryViewSet
 from app.models import OcrRecord
 
@@ -24,7 +23,9 @@ def filtered_history(*, user, request: HttpRequest) -> QuerySet[OcrRecord]:
     if filterset.is_valid():  # an unknown engine or a bad date is ignored, not an error page
         queryset = filterset.qs
     api_request = Request(request)
-    for backend in (SearchFilter, OrderingFilter):
+    # The API's own backends, in the API's order: ordering, then search (relevance first
+    # unless an ordering was chosen; full-text on PostgreSQL).
+    for backend in (HistoryOrderingFilter, HistorySearchFilter):
         queryset = backend().filter_queryset(api_request, queryset, HistoryViewSet)
     # A stable order under ties (same engine, same duration) so pages never repeat a row.
     return queryset.order_by(*queryset.query.order_by, "-id")
