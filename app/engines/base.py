@@ -5,6 +5,8 @@ lock, once), reports itself unavailable instead of raising when its package or
 binary is missing, and turns its library's failures into app.errors types.
 """
 
+import importlib
+import importlib.metadata
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -73,6 +75,27 @@ class Engine(Protocol):
         ...
 
     def recognize(self, image: Image.Image, options: Options) -> Result: ...
+
+
+class PythonPackageEngine:
+    """For engines that are Python packages: available when every package imports (a
+    missing one is named in the reason); the version is the last package's."""
+
+    packages: tuple[str, ...] = ()
+
+    def is_available(self) -> bool:
+        return not self.unavailable_reason()
+
+    def unavailable_reason(self) -> str:
+        for package in self.packages:
+            try:
+                importlib.import_module(package)
+            except ImportError:
+                return f"the {package} package is not installed"
+        return ""
+
+    def version(self) -> str:
+        return importlib.metadata.version(self.packages[-1])
 
 
 T = TypeVar("T")

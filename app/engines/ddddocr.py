@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
 from app.engines import captcha_math
-from app.engines.base import LazyModel, Line, Options, Result, full_box
+from app.engines.base import LazyModel, Line, Options, PythonPackageEngine, Result, full_box
 from app.errors import EngineFailed, EngineUnavailable, InvalidInput, Unprocessable
 
 # ddddocr's documented set_ranges presets; 7 is its default charset minus these letters and digits.
@@ -42,7 +42,8 @@ def _quiet(**kwargs):
         return ddddocr.DdddOcr(show_ad=False, **kwargs)
 
 
-class DdddOcrEngine:
+class DdddOcrEngine(PythonPackageEngine):
+    packages = ("ddddocr",)
     name = "ddddocr"
     tasks = ("text", "math", "detect")
     default_lang = ""
@@ -54,21 +55,6 @@ class DdddOcrEngine:
         self._slider = LazyModel(lambda: _quiet(det=False, ocr=False))  # no model file: plain OpenCV
         # classification() rewrites the model's charset indices on every call.
         self._call_lock = threading.Lock()
-
-    def is_available(self) -> bool:
-        return not self.unavailable_reason()
-
-    def unavailable_reason(self) -> str:
-        try:
-            import ddddocr  # noqa: F401
-        except ImportError as exc:
-            return f"the {exc.name} package is not installed"
-        return ""
-
-    def version(self) -> str:
-        from importlib.metadata import version
-
-        return version("ddddocr")
 
     def languages(self) -> list[str]:
         return []

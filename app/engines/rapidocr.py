@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from app.engines.base import LazyModel, Line, Options, Result
+from app.engines.base import LazyModel, Line, Options, PythonPackageEngine, Result
 from app.engines.textutil import split_langs
 from app.errors import EngineFailed, EngineUnavailable, InvalidInput
 
@@ -36,7 +36,8 @@ def _build_model():
     return RapidOCR(params=params)
 
 
-class RapidOcrEngine:
+class RapidOcrEngine(PythonPackageEngine):
+    packages = ("onnxruntime", "rapidocr")
     name = "rapidocr"
     tasks = ("document",)
     default_lang = "chi_sim+eng"
@@ -46,22 +47,6 @@ class RapidOcrEngine:
         self._model = LazyModel(_build_model)
         # RapidOCR.__call__ stores per-call flags (use_cls) on the shared instance.
         self._call_lock = threading.Lock()
-
-    def is_available(self) -> bool:
-        return not self.unavailable_reason()
-
-    def unavailable_reason(self) -> str:
-        try:
-            import onnxruntime  # noqa: F401
-            import rapidocr  # noqa: F401
-        except ImportError as exc:
-            return f"the {exc.name} package is not installed"
-        return ""
-
-    def version(self) -> str:
-        from importlib.metadata import version
-
-        return version("rapidocr")
 
     def languages(self) -> list[str]:
         return list(LANGUAGES) if self.is_available() else []

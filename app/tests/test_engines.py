@@ -200,3 +200,15 @@ def test_engine_singletons_keep_their_loaded_models():
 def test_options_are_frozen():
     with pytest.raises(AttributeError):
         Options(lang="eng", task="document").lang = "fra"
+
+
+@pytest.mark.parametrize(("engine", "package"), [("ddddocr", "ddddocr"), ("rapidocr", "onnxruntime")])
+def test_a_missing_python_package_makes_its_engine_unavailable(monkeypatch, engine, package):
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)  # `import package` now raises ImportError
+    chosen = registry.get(engine)
+    assert not chosen.is_available()
+    assert chosen.unavailable_reason() == f"the {package} package is not installed"
+    with pytest.raises(EngineUnavailable):
+        registry.select(engine=engine)
