@@ -217,3 +217,40 @@ def test_an_empty_batch_is_a_400(api):
 
 def test_bad_async_flag_is_a_400(api):
     assert post(api, query="?async=maybe").status_code == 400
+
+
+def test_a_transient_database_error_is_retried(monkeypatch):
+    from django.db import OperationalError
+
+    from app import tasks
+
+    attempts = []
+
+    def flaky(*, record_id):
+        attempts.append(record_id)
+        if len(attempts) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(tasks.services, "run_job", flaky)
+    result = tasks.recognize_record.apply(args=[42], throw=False)
+    assert attempts == [42, 42]
+    assert result.successful()
+
+
+def test_an_ocr_failure_is_not_retried(user, monkeypatch):
+    from app.errors import EngineFailed
+    from app.tasks import recognize_record
+
+    record = services.recognize(
+        owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True, force=True
+    )
+    OcrRecord.objects.filter(pk=record.pk).update(status=OcrRecord.Status.QUEUED)
+
+    def crash(self, image, options):
+        raise EngineFailed("Tesseract failed: simulated crash")
+
+    monkeypatch.setattr(type(registry.get("tesseract")), "recognize", crash)
+    result = recognize_record.apply(args=[record.pk])
+    assert result.successful()
+    record.refresh_from_db()
+    assert (record.status, record.error) == ("failed", "Tesseract failed: simulated crash")
