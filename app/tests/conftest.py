@@ -1,3 +1,5 @@
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,27 @@ def media_files():
         return {path for path in root.rglob("*") if path.is_file()}
 
     return files
+
+
+@pytest.fixture
+def image_server():
+    """An HTTP server on 127.0.0.2 (loopback: image_url refuses it unless a test allows it)
+    and its routes, path -> (status, headers, body), for the test to fill."""
+    routes: dict[str, tuple[int, dict, bytes]] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # http.server's name
+            status, headers, body = routes.get(self.path, (404, {}, b""))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.2:{httpd.server_port}", routes
+    httpd.shutdown()

@@ -1,8 +1,5 @@
 """image_url fetching: public-only by default, redirects re-checked, bounded in size and time."""
 
-import http.server
-import threading
-
 import pytest
 
 from app import fetch
@@ -12,38 +9,20 @@ from app.tests.imaging import encode, render
 PNG = encode(render(["fetched over http"]))
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict = {}
-
-    def do_GET(self):
-        status, headers, body = self.routes.get(self.path, (404, {}, b""))
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    """An image server on 127.0.0.2 (loopback, so refused unless the test allows it)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.2:{httpd.server_port}"
-    Handler.routes = {
-        "/scan.png": (200, {"Content-Type": "image/png"}, PNG),
-        "/moved": (302, {"Location": "/scan.png"}, b""),
-        "/to-loopback": (302, {"Location": f"http://127.0.0.1:{httpd.server_port}/scan.png"}, b""),
-        "/loop": (302, {"Location": "/loop"}, b""),
-        "/big": (200, {"Content-Length": str(10**9)}, b""),
-        "/gone": (410, {}, b""),
-    }
-    yield base
-    httpd.shutdown()
+def server(image_server):
+    base, routes = image_server
+    routes.update(
+        {
+            "/scan.png": (200, {"Content-Type": "image/png"}, PNG),
+            "/moved": (302, {"Location": "/scan.png"}, b""),
+            "/to-loopback": (302, {"Location": f"http://127.0.0.1:{base.rsplit(':', 1)[1]}/scan.png"}, b""),
+            "/loop": (302, {"Location": "/loop"}, b""),
+            "/big": (200, {"Content-Length": str(10**9)}, b""),
+            "/gone": (410, {}, b""),
+        }
+    )
+    return base
 
 
 @pytest.fixture
@@ -121,9 +100,9 @@ def test_declared_size_over_the_limit_stops_before_reading(server, allow_test_se
         fetch.fetch(f"{server}/big")
 
 
-def test_body_over_the_limit_stops_reading(server, allow_test_server, settings):
+def test_body_over_the_limit_stops_reading(server, image_server, allow_test_server, settings):
     settings.OCR_MAX_UPLOAD_BYTES = 1000
-    Handler.routes["/chunked"] = (200, {}, PNG)  # no Content-Length: read until the limit
+    image_server[1]["/chunked"] = (200, {}, PNG)  # no Content-Length: read until the limit
     with pytest.raises(TooLarge):
         fetch.fetch(f"{server}/chunked")
 

@@ -9,7 +9,6 @@ from PIL import Image
 
 from app.models import OcrRecord
 from app.tests.imaging import cer, encode, english_lines, render
-from app.tests.test_fetch import Handler, server  # noqa: F401  (the loopback image server fixture)
 
 LINES = english_lines(3, seed=51)
 PNG = encode(render(LINES))
@@ -19,10 +18,11 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def test_image_url_is_fetched_recognized_and_named(api, server, settings):  # noqa: F811
+def test_image_url_is_fetched_recognized_and_named(api, image_server, settings):
+    base, routes = image_server
     settings.OCR_URL_ALLOWLIST = ["127.0.0.2/32"]
-    Handler.routes["/scans/page%201.png"] = (200, {"Content-Type": "image/png"}, PNG)
-    response = api.post("/api/ocr/", {"image_url": f"{server}/scans/page%201.png", "engine": "tesseract"})
+    routes["/scans/page%201.png"] = (200, {"Content-Type": "image/png"}, PNG)
+    response = api.post("/api/ocr/", {"image_url": f"{base}/scans/page%201.png", "engine": "tesseract"})
     assert response.status_code == 201, response.content
     assert cer("\n".join(LINES), response.json()["text"]) <= 0.05
     assert response.json()["file_name"] == "page 1.png"
