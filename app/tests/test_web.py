@@ -406,3 +406,15 @@ def test_api_key_name_is_required(client, user):
     client.force_login(user)
     response = client.post("/keys/", {"name": ""})
     assert b"field__errors" in response.content
+
+
+def test_history_shows_a_pdf_as_a_tile_not_a_broken_image(client, user, record_factory):
+    from django.core.files.base import ContentFile
+
+    pdf = record_factory(owner=user, file_name="contract.pdf", image=ContentFile(b"%PDF-1.4", name="x.pdf"))
+    picture = record_factory(owner=user)
+    client.force_login(user)
+    page = client.get("/history/").content.decode()
+    assert f"/api/history/{pdf.pk}/image/" not in page
+    assert f"/api/history/{picture.pk}/image/" in page
+    assert 'class="records__doc">PDF<' in page
