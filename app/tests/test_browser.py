@@ -508,7 +508,7 @@ def test_api_key_is_shown_once_copied_and_works_against_the_api(server, browser)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page = context.new_page()
     errors = watch_errors(page)
-    sign_up(page, server, "erin")
+    sign_up(page, server, "kim")
     page.click("nav >> text=API keys")
     page.fill("#id_name", "scanner")
     with page.expect_navigation():

@@ -418,3 +418,22 @@ def test_history_shows_a_pdf_as_a_tile_not_a_broken_image(client, user, record_f
     assert f"/api/history/{pdf.pk}/image/" not in page
     assert f"/api/history/{picture.pk}/image/" in page
     assert 'class="records__doc">PDF<' in page
+
+
+def test_log_in_and_sign_up_share_the_apis_sign_in_throttle(client, user, monkeypatch):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+    codes = [
+        client.post("/login/", {"username": user.username, "password": "wrong"}).status_code for _ in range(2)
+    ]
+    codes.append(client.post("/signup/", {"username": "x"}).status_code)
+    blocked = client.post("/login/", {"username": user.username, "password": "correct horse battery staple"})
+    assert codes == [200, 200, 200]
+    assert blocked.status_code == 429
+    assert int(blocked["Retry-After"]) > 0
+    assert client.get("/login/").status_code == 200  # reading the form is never throttled
+    assert (
+        client.post("/api/token_obtain_pair/", {"username": user.username, "password": "x"}).status_code
+        == 429
+    )

@@ -3,16 +3,21 @@ from django.urls import path
 
 from app.web import views
 from app.web.forms import LoginForm
+from app.web.throttle import throttled_posts
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.upload, name="upload"),
-    path("signup/", views.sign_up, name="signup"),
+    path("signup/", throttled_posts(views.sign_up), name="signup"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", authentication_form=LoginForm, redirect_authenticated_user=True
+        throttled_posts(
+            auth_views.LoginView.as_view(
+                template_name="web/login.html",
+                authentication_form=LoginForm,
+                redirect_authenticated_user=True,
+            )
         ),
         name="login",
     ),
