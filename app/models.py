@@ -1,4 +1,4 @@
-"""Data and its invariants. OCR never runs here: see app/services.py."""
+"""Data and its invariants. OCR never runs here: see app/services/ocr.py."""
 
 import hashlib
 import uuid
