@@ -30,19 +30,22 @@ def image_response(record: OcrRecord) -> HttpResponse:
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if _is_s3(storage):
         response = HttpResponseRedirect(_presigned_url(storage, name, content_type))
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
-    if not storage.exists(name):
+        response["Cache-Control"] = "private, no-store"  # the link outlives no cache
+    else:
+        response = _local_file(record, name, content_type)
+        response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _local_file(record: OcrRecord, name: str, content_type: str) -> HttpResponse:
+    if not record.image.storage.exists(name):
         raise Http404("The image file is gone.")
     if settings.OCR_MEDIA_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.OCR_MEDIA_ACCEL_REDIRECT.rstrip("/") + "/" + name
-    else:
-        response = FileResponse(record.image.open("rb"), content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        return response
+    return FileResponse(record.image.open("rb"), content_type=content_type)
 
 
 def _is_s3(storage: Storage) -> bool:

@@ -2,7 +2,7 @@ import django_filters
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.settings import api_settings
 
-from app import selectors
+from app import search
 from app.engines import registry
 from app.models import OcrRecord
 
@@ -41,7 +41,7 @@ class HistoryOrderingFilter(OrderingFilter):
 
 
 class HistorySearchFilter(BaseFilterBackend):
-    """`?search=`: selectors.search_history (full-text on PostgreSQL), most relevant first
+    """`?search=`: search.search_history (full-text on PostgreSQL), most relevant first
     unless `?ordering=` was given. Runs after HistoryFilter and HistoryOrderingFilter."""
 
     search_param = api_settings.SEARCH_PARAM
@@ -49,14 +49,14 @@ class HistorySearchFilter(BaseFilterBackend):
     def filter_queryset(self, request, queryset, view):
         term = request.query_params.get(self.search_param, "")
         ranked = not HistoryOrderingFilter().requested(request, queryset, view)
-        return selectors.search_history(queryset, term, ranked=ranked)
+        return search.search_history(queryset, term, ranked=ranked)
 
     def get_schema_operation_parameters(self, view):
         description = (
             "Words to find in the recognized text or the file name; every word must match. "
             "Results come most relevant first (a match in the file name, then more matches, "
             "then newer) unless `ordering` is given. At most "
-            f"{selectors.SEARCH_MAX_RESULTS} results (and `count`): the newest matches, or the "
+            f"{search.SEARCH_MAX_RESULTS} results (and `count`): the newest matches, or the "
             "first ones in `ordering`. On PostgreSQL: whole words, case-insensitive, no "
             "stemming or prefixes (`invoice` does not find `invoices`), Chinese found as any "
             "substring; on SQLite: case-insensitive substrings."

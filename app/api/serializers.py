@@ -56,6 +56,7 @@ class Base64Field(serializers.CharField):
 
 IMAGE_FIELDS = ("image", "image_base64", "image_url")
 FORMATS = ("json", "text", "hocr", "tsv")
+QUERY_FIELDS = {"format": "format", "async": "queue", "force": "force"}
 CONFIGURE_KEYS = ("engine", "lang", "task", "rotate", "charset", "format")
 
 
@@ -134,8 +135,16 @@ class OcrRequestSerializer(EngineChoiceSerializer):
         if isinstance(data, Mapping) and isinstance(data.get("image"), str):
             data = _from_market_style(data)
         value = super().to_internal_value(data)
-        if isinstance(data, Mapping) and "async" in data:  # a keyword in Python, a field here
-            value["queue"] = serializers.BooleanField().run_validation(data["async"])
+        # `async` is a keyword in Python, so the field is `queue`; and the query string
+        # (?format=, ?async=, ?force=) wins over the body.
+        given = {"async": data["async"]} if isinstance(data, Mapping) and "async" in data else {}
+        given.update(self.context.get("query", {}))
+        for name, field in QUERY_FIELDS.items():
+            if name in given:
+                try:
+                    value[field] = self.fields[field].run_validation(given[name])
+                except serializers.ValidationError as exc:
+                    raise serializers.ValidationError({name: exc.detail}) from exc
         return value
 
     def validate(self, attrs: dict) -> dict:

@@ -2,9 +2,8 @@
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -91,13 +90,10 @@ class OcrView(APIView):
         description="Recognize the text of one image or PDF and keep it in the caller's history.",
     )
     def post(self, request: Request) -> Response:
-        serializer = OcrRequestSerializer(data=request.data)
+        serializer = OcrRequestSerializer(data=request.data, context={"query": request.query_params.dict()})
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        query = request.query_params
-        output = query.get("format", fields["format"])
-        if output not in FORMATS:
-            raise ValidationError({"format": [f"Choose one of {', '.join(FORMATS)}."]}, code="invalid_choice")
+        output = fields["format"]
         data, file_name = inputs.read_image(fields)
         record = services.recognize(
             owner=request.user,
@@ -109,21 +105,14 @@ class OcrView(APIView):
             rotate=fields["rotate"],
             charset=fields["charset"],
             outputs=(output,) if output in ("hocr", "tsv") else (),
-            queue=fields["queue"] or _flag(query, "async"),
-            force=fields["force"] or _flag(query, "force"),
+            queue=fields["queue"],
+            force=fields["force"],
         )
         unfinished = record.status in (OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING)
         if output == "json" or unfinished:
             body = OcrRecordSerializer(record, context={"request": request}).data
             return Response(body, status=_created_status(record, unfinished))
         return rendered_result(record, output)
-
-
-def _flag(query, name: str) -> bool:
-    try:
-        return bool(query.get(name)) and serializers.BooleanField().to_internal_value(query[name])
-    except ValidationError as exc:
-        raise ValidationError({name: exc.detail}) from exc
 
 
 def _created_status(record: OcrRecord, unfinished: bool) -> int:
@@ -167,7 +156,7 @@ class HistoryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = OcrRecordSerializer
-    # Filters, then ?ordering=, then ?search= (selectors.search_history: full-text on
+    # Filters, then ?ordering=, then ?search= (app.search.search_history: full-text on
     # PostgreSQL, most relevant first unless ?ordering= was given).
     filter_backends = [DjangoFilterBackend, HistoryOrderingFilter, HistorySearchFilter]
     filterset_class = HistoryFilter

@@ -1,4 +1,4 @@
-"""Full-text search for the history, on PostgreSQL only (see app/selectors.py: search_history).
+"""Full-text search for the history, on PostgreSQL only (see app/search.py).
 
 PostgreSQL gets a stored, generated `search_vector` column on app_ocrrecord, a GIN index
 on (owner_id, search_vector), and two SQL functions that turn a record and a search term

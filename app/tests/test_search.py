@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from app import selectors
+from app import search, selectors
 from app.models import OcrRecord
 
 postgres_only = pytest.mark.skipif(
@@ -236,7 +236,7 @@ def test_punctuation_alone_is_looked_up_as_it_is(api, make):
 
 
 def test_at_most_search_max_results_the_newest_or_the_first_in_the_ordering(api, make, monkeypatch):
-    monkeypatch.setattr(selectors, "SEARCH_MAX_RESULTS", 3)
+    monkeypatch.setattr(search, "SEARCH_MAX_RESULTS", 3)
     records = [make(f"payment {i}", duration_ms=100 - i) for i in range(5)]
     response = api.get("/api/history/", {"search": "payment"}).json()
     assert response["count"] == 3
@@ -261,13 +261,13 @@ def test_a_word_in_more_records_than_the_bound(api, user, other_user):
             **fields,
         )
         for owner in (user, other_user)
-        for i in range(selectors.SEARCH_MAX_RESULTS + 5)
+        for i in range(search.SEARCH_MAX_RESULTS + 5)
     )
     mine = [record.pk for record in records if record.owner_id == user.pk]
     first = api.get("/api/history/", {"search": "common"}).json()
-    assert first["count"] == selectors.SEARCH_MAX_RESULTS
+    assert first["count"] == search.SEARCH_MAX_RESULTS
     assert [item["id"] for item in first["results"]] == mine[::-1][:20]  # equally relevant: newest
-    last_page = selectors.SEARCH_MAX_RESULTS // 20
+    last_page = search.SEARCH_MAX_RESULTS // 20
     last = api.get("/api/history/", {"search": "common", "page": last_page}).json()
     assert [item["id"] for item in last["results"]] == mine[::-1][last_page * 20 - 20 : last_page * 20]
     assert last["next"] is None
