@@ -7,15 +7,9 @@ The tests share one running stack and run in file order; the last one stops it.
 import http.client
 import json
 import os
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,110 +17,20 @@ import requests
 from PIL import Image
 
 from app.tests.imaging import cer, encode, english_lines, render
-from app.tests.processes import free_port
+from app.tests.stack import missing_tools, running_stack, signed_up
 
-ROOT = Path(__file__).resolve().parents[2]
 HARAKIRI_SECONDS = 5
 MAX_UPLOAD_BYTES = 2_000_000
-# What the TLS-terminating load balancer in front of nginx adds to every request.
-VIA_TLS = {"X-Forwarded-Proto": "https"}
 LINES = english_lines(3, seed=31)
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen
-    url: str
-    stats: tuple[str, int]
-    log: Path
-    media: Path
-    run_dir: Path
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
-
-    def worker_pids(self) -> set[int]:
-        with socket.create_connection(self.stats, timeout=5) as sock:
-            raw = b"".join(iter(lambda: sock.recv(65536), b""))
-        return {worker["pid"] for worker in json.loads(raw)["workers"] if worker["pid"]}
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
 def stack():
-    missing = [tool for tool in ("nginx",) if not _which(tool)] + (
-        [] if (Path(sys.prefix) / "bin" / "uwsgi").exists() else ["uwsgi"]
-    )
-    assert not missing, f"{missing} not installed: run ./start.sh test, which installs them"
-    # Not under pytest's 0700 temp folder: nginx workers run as an unprivileged user
-    # and must reach media/ and the static files.
-    base = Path(tempfile.mkdtemp(prefix="onlineocr-stack-"))
-    base.chmod(0o755)
-    media, run_dir = base / "media", base / "run"
-    port, stats_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "OCR_"))},
-        "VENV": sys.prefix,
-        "PORT": str(port),
-        "RUN_DIR": str(run_dir),
-        "UWSGI_SOCKET": f"127.0.0.1:{free_port()}",
-        "UWSGI_STATS": f"127.0.0.1:{stats_port}",
-        "UWSGI_PROCESSES": "2",
-        "UWSGI_HARAKIRI": str(HARAKIRI_SECONDS),
-        "DATABASE_URL": f"sqlite:///{base / 'db.sqlite3'}",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_MEDIA_ROOT": str(media),
-        "DJANGO_STATIC_ROOT": str(base / "static"),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "OCR_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-    }
-    log = base / "stack.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["./start.sh", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = Stack(process, f"http://127.0.0.1:{port}", ("127.0.0.1", stats_port), log, media, run_dir)
-    _wait_until_healthy(running)
-    yield running
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def _which(tool: str) -> bool:
-    return subprocess.run(["which", tool], capture_output=True).returncode == 0
-
-
-def _wait_until_healthy(stack: Stack, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert stack.process.poll() is None, f"start.sh serve exited:\n{stack.log_text()[-3000:]}"
-        try:
-            if stack.get("/api/health/", timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the stack did not become healthy:\n{stack.log_text()[-3000:]}")
-
-
-def signed_up(stack: Stack, username: str) -> dict[str, str]:
-    password = "correct horse battery staple"
-    response = stack.post("/api/register/", json={"username": username, "password": password})
-    assert response.status_code == 201, response.text
-    tokens = stack.post("/api/token_obtain_pair/", json={"username": username, "password": password}).json()
-    return {"Authorization": f"Bearer {tokens['access']}"}
+    assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh test, which installs them"
+    with running_stack(
+        UWSGI_HARAKIRI=str(HARAKIRI_SECONDS), OCR_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

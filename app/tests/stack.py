@@ -1,0 +1,162 @@
+"""The real production stack on loopback, for integration tests and benchmarks:
+`./start.sh serve` runs the repo's nginx.conf and uwsgi.ini (only ports and paths differ),
+and every request goes through nginx.
+
+    with running_stack(UWSGI_PROCESSES="2") as stack:
+        headers = signed_up(stack, "alice")
+        stack.post("/api/ocr/", headers=headers, files=...)
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from app.tests.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the TLS-terminating load balancer in front of nginx adds to every request.
+VIA_TLS = {"X-Forwarded-Proto": "https"}
+PASSWORD = "correct horse battery staple"
+# The stack's settings come from running_stack's arguments only, never from the caller's environment.
+OWN_PREFIXES = ("DJANGO_", "DATABASE_", "OCR_", "UWSGI_")
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    url: str
+    stats: tuple[str, int]
+    log: Path
+    media: Path
+    run_dir: Path
+    database_url: str
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {**VIA_TLS, **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers, **kwargs)
+
+    def workers(self) -> list[dict]:
+        """uWSGI's stats for each worker (pid, requests, rss, status...)."""
+        with socket.create_connection(self.stats, timeout=5) as sock:
+            raw = b"".join(iter(lambda: sock.recv(65536), b""))
+        return [worker for worker in json.loads(raw)["workers"] if worker["pid"]]
+
+    def worker_pids(self) -> set[int]:
+        return {worker["pid"] for worker in self.workers()}
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def media_files(self) -> list[Path]:
+        return [path for path in self.media.rglob("*") if path.is_file()]
+
+
+class StackFailed(RuntimeError):
+    pass
+
+
+def missing_tools() -> list[str]:
+    """What `./start.sh serve` needs that is not installed (./start.sh test installs both)."""
+    missing = [] if shutil.which("nginx") else ["nginx"]
+    return missing + ([] if (Path(sys.prefix) / "bin" / "uwsgi").exists() else ["uwsgi"])
+
+
+@contextmanager
+def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
+    """Start `./start.sh serve` on free loopback ports with its own database (SQLite in the
+    run's folder unless DATABASE_URL is given) and media folder; stop it and clean up after.
+    Keyword arguments are environment variables for the stack (UWSGI_PROCESSES=..., OCR_...)."""
+    # Not under pytest's 0700 temp folder: nginx workers run as an unprivileged user
+    # and must reach media/ and the static files.
+    base = Path(tempfile.mkdtemp(prefix="onlineocr-stack-"))
+    base.chmod(0o755)
+    media, run_dir = base / "media", base / "run"
+    port, stats_port = free_port(), free_port()
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "DATABASE_", "OCR_", "UWSGI_"))
+        },
+        "VENV": sys.prefix,
+        "PORT": str(port),
+        "RUN_DIR": str(run_dir),
+        "UWSGI_SOCKET": f"127.0.0.1:{free_port()}",
+        "UWSGI_STATS": f"127.0.0.1:{stats_port}",
+        "UWSGI_PROCESSES": "2",
+        "DATABASE_URL": f"sqlite:///{base / 'db.sqlite3'}",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_MEDIA_ROOT": str(media),
+        "DJANGO_STATIC_ROOT": str(base / "static"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        **settings,
+    }
+    log = base / "stack.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["./start.sh", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack = Stack(
+        process,
+        f"http://127.0.0.1:{port}",
+        ("127.0.0.1", stats_port),
+        log,
+        media,
+        run_dir,
+        env["DATABASE_URL"],
+    )
+    try:
+        wait_until_healthy(stack, timeout)
+        yield stack
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_until_healthy(stack: Stack, timeout: float = 180) -> None:
+    """Until /api/health/ answers 200 and every worker has loaded its engines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            raise StackFailed(f"start.sh serve exited:\n{stack.log_text()[-3000:]}")
+        try:
+            if stack.get("/api/health/", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise StackFailed(f"the stack did not become healthy:\n{stack.log_text()[-3000:]}")
+
+
+def signed_up(stack: Stack, username: str) -> dict[str, str]:
+    """Register a user through the stack and return its JWT Authorization header."""
+    response = stack.post("/api/register/", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    tokens = stack.post("/api/token_obtain_pair/", json={"username": username, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {tokens['access']}"}
