@@ -1,14 +1,24 @@
 """One error shape for every API response: {"error": {"code", "message", ...}}."""
 
+import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from app.errors import OcrError
+
+logger = logging.getLogger(__name__)
+
+# What the database driver raises when the server is down or the connection was lost (not
+# a bug in a query): the client is told to retry, the log gets one line, not a traceback.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_HEADERS = {"Retry-After": "5", "Cache-Control": "no-store"}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -19,7 +29,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = _error_response(exc, context)
     if response is not None:
         # Cloud-market clients read the reason from this header.
-        message = response.data["error"]["message"]
+        # The message may echo the client's input: a newline in it would be a BadHeaderError (500).
+        message = "".join(c if c.isprintable() else " " for c in response.data["error"]["message"])
         response["X-Ca-Error-Message"] = message.encode("latin-1", "replace").decode("latin-1")[:500]
     return response
 
@@ -29,6 +40,9 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
         response = Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status)
         response["Cache-Control"] = "no-store"
         return response
+    if isinstance(exc, DATABASE_DOWN):
+        logger.warning("database unavailable: %s: %s", exc.__class__.__name__, str(exc).strip()[:300])
+        return Response(_database_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):
@@ -41,13 +55,20 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, exceptions.ValidationError):
         response.data = error_body(*_first_error(exc.detail), fields=exc.detail)
     else:
-        response.data = error_body(_code(exc), str(getattr(exc, "detail", exc)))
+        response.data = error_body(_code(exc), _message(exc))
     return response
 
 
 def _code(exc: exceptions.APIException) -> str:
     codes = exc.get_codes()
     return codes if isinstance(codes, str) else exc.default_code
+
+
+def _message(exc: exceptions.APIException) -> str:
+    detail = getattr(exc, "detail", exc)
+    if isinstance(detail, dict):  # simplejwt's InvalidToken: {"detail", "code", "messages"}
+        detail = detail.get("detail", "")
+    return str(detail)
 
 
 def _first_error(detail: Any, path: str = "") -> tuple[str, str]:
@@ -66,5 +87,13 @@ def json_not_found(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
+def _database_down_body() -> dict[str, Any]:
+    return error_body("database_unavailable", "The database is unavailable; try again in a moment.")
+
+
 def json_server_error(request) -> JsonResponse:
+    """Django's 500 handler. A database outage outside DRF's views (middleware, the browser
+    pages) lands here too: it is a 503 to retry, not a server bug."""
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return JsonResponse(_database_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)

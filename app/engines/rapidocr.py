@@ -13,9 +13,10 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
+from app.engines import deadline
 from app.engines.base import LazyModel, Line, Options, PythonPackageEngine, Result
 from app.engines.textutil import split_langs
-from app.errors import EngineFailed, EngineUnavailable, InvalidInput
+from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidInput
 
 LANGUAGES = ("chi_sim", "eng")  # the default PP-OCR model reads both at once
 
@@ -33,7 +34,14 @@ def _build_model():
     if threads:
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
-    return RapidOCR(params=params)
+    model = RapidOCR(params=params)
+    # RapidOCR 3 loads each stage on its first use: the recognizer only once a call finds text,
+    # in the middle of a user's request. Load all three now (warm-up then covers them) and
+    # route their ONNX runs through deadline.limit(), so a call past the timeout stops.
+    for load in (model._load_det_model, model._load_cls_model, model._load_rec_model):
+        stage = load()
+        stage.session.session = deadline.CancellableSession(stage.session.session)
+    return model
 
 
 class RapidOcrEngine(PythonPackageEngine):
@@ -74,10 +82,15 @@ class RapidOcrEngine(PythonPackageEngine):
         bgr = np.asarray(image)[:, :, ::-1]
         try:
             model = self._model.get()
-            with self._call_lock:
-                output = model(bgr, use_cls=options.rotate)
-        except Exception as exc:  # the library raises bare exceptions of many kinds
+        except Exception as exc:
             raise EngineFailed(f"RapidOCR failed: {exc}") from exc
+        with self._call_lock, deadline.limit(settings.OCR_ENGINE_TIMEOUT) as run:
+            try:
+                output = model(bgr, use_cls=options.rotate)
+            except Exception as exc:  # the library raises bare exceptions of many kinds
+                if run.terminate:
+                    raise EngineTimeout("RapidOCR took too long on this image.") from exc
+                raise EngineFailed(f"RapidOCR failed: {exc}") from exc
         if output.boxes is None or output.txts is None:
             return Result(lines=[], text="")
         lines = [

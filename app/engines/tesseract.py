@@ -3,6 +3,7 @@
 import os
 import shutil
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from PIL import Image
@@ -10,6 +11,9 @@ from PIL import Image
 from app.engines.base import Line, Options, Result
 from app.engines.textutil import join_cjk, split_langs
 from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidInput
+
+if TYPE_CHECKING:
+    import pytesseract
 
 # Tesseract starts one OpenMP thread per core by default; on 2 cores one thread is
 # 5x faster (measured), and uWSGI runs one engine call per process anyway.
@@ -76,16 +80,25 @@ class TesseractEngine:
                     strict=True,
                 )
             )
+        except pytesseract.TesseractError as exc:  # a RuntimeError too: caught first
+            raise EngineFailed(f"Tesseract failed: {_reason(exc)}") from exc
         except RuntimeError as exc:
             if "timeout" in str(exc).lower():
                 raise EngineTimeout("Tesseract took too long on this image.") from exc
             raise EngineFailed(f"Tesseract failed: {exc}") from exc
-        except pytesseract.TesseractError as exc:
-            raise EngineFailed(f"Tesseract failed: {exc.message or exc}") from exc
         data = pytesseract.pytesseract.file_to_dict(outputs["tsv"], "\t", -1)
         lines = _group_lines(data)
         extra = {name: _as_text(outputs[name]) for name in options.outputs}
         return Result(lines=lines, text="\n".join(line.text for line in lines), extra=extra)
+
+
+def _reason(exc: "pytesseract.TesseractError") -> str:
+    """Tesseract's own message; a process killed or crashed without one says so by its status."""
+    if exc.message:
+        return exc.message
+    if isinstance(exc.status, int) and exc.status < 0:
+        return f"the process was killed by signal {-exc.status}"
+    return f"the process exited with status {exc.status}"
 
 
 def _as_text(output: str | bytes) -> str:

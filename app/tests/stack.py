@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -69,6 +71,23 @@ class Stack:
     def media_files(self) -> list[Path]:
         return [path for path in self.media.rglob("*") if path.is_file()]
 
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement straight on the stack's database (%s placeholders), committed;
+        the rows it returns. For checking what the app wrote without going through it."""
+        if self.database_url.startswith("sqlite:///"):
+            connection = sqlite3.connect(self.database_url.removeprefix("sqlite:///"), timeout=20)
+            try:
+                with connection:
+                    rows = connection.execute(statement.replace("%s", "?"), params).fetchall()
+            finally:
+                connection.close()
+            return rows
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            cursor = connection.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
 
 class StackFailed(RuntimeError):
     pass
@@ -90,7 +109,8 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
     base = Path(tempfile.mkdtemp(prefix="onlineocr-stack-"))
     base.chmod(0o755)
     media, run_dir = base / "media", base / "run"
-    port, stats_port = free_port(), free_port()
+    # PORT may be chosen by the caller (bench/coldstart.py polls it from the launch on).
+    port, stats_port = int(settings.get("PORT") or free_port()), free_port()
     env = {
         **{
             k: v
@@ -148,8 +168,8 @@ def wait_until_healthy(stack: Stack, timeout: float = 180) -> None:
         try:
             if stack.get("/api/health/", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its workers are still loading the engines
         time.sleep(0.5)
     raise StackFailed(f"the stack did not become healthy:\n{stack.log_text()[-3000:]}")
 
@@ -160,3 +180,43 @@ def signed_up(stack: Stack, username: str) -> dict[str, str]:
     assert response.status_code == 201, response.text
     tokens = stack.post("/api/token_obtain_pair/", json={"username": username, "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {tokens['access']}"}
+
+
+@contextmanager
+def stack_database(prefix: str = "onlineocr_stack") -> Iterator[dict[str, str]]:
+    """running_stack's settings for the database the suite runs on. SQLite (the default): none,
+    the stack keeps its own file. PostgreSQL (DATABASE_URL is postgres://...): a fresh
+    database `<prefix>_<pid>` on the same server, which `start.sh serve` migrates; dropped after."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield {}
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = f"{prefix}_{os.getpid()}"
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield {"DATABASE_URL": urlunsplit(urlsplit(url)._replace(path="/" + name))}
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(drop)  # FORCE: the killed workers' connections may linger a moment
+
+
+def admin_session(stack: Stack, username: str) -> dict[str, str]:
+    """Log an existing staff user into the admin through nginx; its cookies, to pass as
+    `cookies=` (they are Secure, which requests' cookie jar keeps off plain http)."""
+    login = stack.get("/admin/login/")
+    token = login.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    response = stack.post(
+        "/admin/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"},
+        cookies=login.cookies.get_dict(),
+        headers={"Origin": "https://127.0.0.1"},
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[-2000:]
+    return {**login.cookies.get_dict(), **response.cookies.get_dict()}  # csrftoken rotated
