@@ -15,11 +15,17 @@ from app.errors import InvalidInput, TooLarge
 
 # Formats a client may upload. SVG, PDF, EPS and friends are not raster images
 # Pillow should be trusted to parse here.
-ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO"}
+# MPO is a JPEG holding more pictures after the photo (phones' Ultra HDR gain maps, previews):
+# Pillow names it so; the first picture is the photo.
+ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO"}
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Pillow's own bomb check is a process-wide global; ours (_check_pixels, from the
 # header, before any pixel is decoded) follows OCR_MAX_PIXELS instead.
 Image.MAX_IMAGE_PIXELS = None
+# Tesseract refuses a side over 32767 px, and ddddocr scales an image to 64 px high, so a
+# 100000×1 strip would take gigabytes: both are refused from the header, before decoding.
+MAX_SIDE = 32767
+MAX_ASPECT = 200
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class DecodedImage:
 
     @property
     def extension(self) -> str:
-        return {"JPEG": ".jpg", "TIFF": ".tif"}.get(self.format, f".{self.format.lower()}")
+        return {"JPEG": ".jpg", "MPO": ".jpg", "TIFF": ".tif"}.get(self.format, f".{self.format.lower()}")
 
 
 def check_size(data: bytes) -> None:
@@ -69,6 +75,16 @@ def decode(data: bytes) -> DecodedImage:
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InvalidInput("The image has no pixels.", code="invalid_image")
+    if max(width, height) > MAX_SIDE:
+        raise TooLarge(
+            f"The image is {width}×{height} pixels; no side may pass {MAX_SIDE}.", code="image_too_large"
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvalidInput(
+            f"The image is {width}×{height} pixels: a strip over {MAX_ASPECT} times longer than wide "
+            "holds no readable text.",
+            code="invalid_image",
+        )
     if width * height > max_pixels:
         raise TooLarge(
             f"The image is {width}×{height} = {width * height} pixels; the limit is {max_pixels}.",

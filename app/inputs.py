@@ -15,6 +15,8 @@ from app import fetch
 from app.errors import InvalidInput, TooLarge
 
 _WHITESPACE = re.compile(r"\s+")
+# What a data: URI may declare besides image/*: a mismatched type is a client bug worth naming.
+DATA_URI_TYPES = {"application/pdf", "application/octet-stream"}
 
 
 def read_image(fields: dict, name: str = "image") -> tuple[bytes, str]:
@@ -41,6 +43,12 @@ def read_base64(value: str) -> bytes:
         header, _, value = value.partition(",")
         if ";base64" not in header:
             raise InvalidInput("A data: URI must be base64-encoded.", code="invalid_base64")
+        mime = header[len("data:") :].partition(";")[0].strip().lower()
+        if mime and not mime.startswith("image/") and mime not in DATA_URI_TYPES:
+            raise InvalidInput(
+                f"A data: URI of type {mime} is not an image; send image/* or application/pdf.",
+                code="invalid_base64",
+            )
     if len(value) * 3 // 4 > settings.OCR_MAX_UPLOAD_BYTES:
         raise TooLarge(
             f"The decoded image would exceed {settings.OCR_MAX_UPLOAD_BYTES} bytes.",

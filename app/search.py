@@ -13,6 +13,10 @@ from app.models import OcrRecord
 # for a word in nearly every record ("the", 的) as fast as one for a rare word: ranking and
 # counting touch at most this many rows, not all the user's. Like GitHub's 1,000 results.
 SEARCH_MAX_RESULTS = 1000
+# A pasted page is not a search: past these, words are dropped (repeats first) and cut, which
+# only widens the matches; SQLite refuses a query of thousands of LIKEs or a 50,000-char one.
+SEARCH_MAX_WORDS = 32
+SEARCH_MAX_WORD_LENGTH = 100
 
 
 def search_history(records: QuerySet[OcrRecord], term: str, *, ranked: bool = True) -> QuerySet[OcrRecord]:
@@ -32,7 +36,8 @@ def search_history(records: QuerySet[OcrRecord], term: str, *, ranked: bool = Tr
     in the text, more matches above fewer. Elsewhere (SQLite), each word is a
     case-insensitive substring of the text or the file name, and "relevant" is newest.
     """
-    words = term.replace("\x00", "").split()
+    words = list(dict.fromkeys(term.replace("\x00", "").split()))[:SEARCH_MAX_WORDS]
+    words = [word[:SEARCH_MAX_WORD_LENGTH] for word in words]
     if not words:
         return records
     if connections[records.db].vendor == "postgresql" and any(char.isalnum() for char in term):

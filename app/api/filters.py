@@ -1,4 +1,8 @@
+import datetime
+
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.settings import api_settings
 
@@ -7,11 +11,30 @@ from app.engines import registry
 from app.models import OcrRecord
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date-time turned to UTC before it reaches the database: Python reads offsets up to
+    ±23:59 but PostgreSQL refuses any past ±15:59 (a 500, found by app/tests/test_fuzz.py), and
+    a date at the edge of year 1 or 9999 may not exist in UTC at all."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValidationError("That date-time is out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class HistoryFilter(django_filters.FilterSet):
     engine = django_filters.ChoiceFilter(choices=[(name, name) for name in registry.ENGINES])
     status = django_filters.ChoiceFilter(choices=OcrRecord.Status.choices)
-    created_after = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = OcrRecord

@@ -13,7 +13,9 @@ CONTENT_TYPES = {
 
 def rendered_result(record: OcrRecord, output: str) -> HttpResponse:
     body = record.text if output == "text" else record.extra[output]
-    response = HttpResponse(body, content_type=CONTENT_TYPES[output], status=201)
+    # As the JSON answer: 200 for an earlier record reused (the only sign of it here), 201 for a new one.
+    status = 200 if getattr(record, "cached", False) else 201
+    response = HttpResponse(body, content_type=CONTENT_TYPES[output], status=status)
     if record.pk:
         response["X-Record-Id"] = str(record.pk)
     if output == "hocr":

@@ -1,5 +1,6 @@
 """Validate requests and shape responses. No OCR and no writes happen here."""
 
+import difflib
 import json
 from collections.abc import Mapping
 
@@ -9,13 +10,39 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from app.engines.ddddocr import SLIDE_ALGORITHMS
 from app.models import ApiKey, OcrRecord
 
 
-class RegisterSerializer(serializers.Serializer):
+class RejectUnknownFields:
+    """A typo (`engin=tesseract`) is a 400 naming the field, never an option silently dropped."""
+
+    extra_fields: tuple[str, ...] = ()  # accepted though not declared (read by the serializer itself)
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            known = [*self.fields, *self.extra_fields]
+            unknown = sorted(set(data) - set(known))
+            if unknown:
+                raise unknown_fields_error(unknown, known)
+        return super().to_internal_value(data)
+
+
+def unknown_fields_error(unknown: list[str], known: list[str]) -> serializers.ValidationError:
+    """One message per unknown field, with the likeliest meant one when there is one."""
+    messages = {}
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"the fields are {', '.join(known)}."
+        messages[name] = [ErrorDetail(f"Unknown field; {hint}", code="unknown_field")]
+    return serializers.ValidationError(messages)
+
+
+class RegisterSerializer(RejectUnknownFields, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
@@ -36,10 +63,19 @@ class RegisterSerializer(serializers.Serializer):
         return attrs
 
 
+class TokenObtainRequestSerializer(RejectUnknownFields, TokenObtainPairSerializer):
+    pass
+
+
+class TokenRefreshRequestSerializer(RejectUnknownFields, TokenRefreshSerializer):
+    pass
+
+
 class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    # Not an EmailField: registering without an e-mail leaves it empty, and "" is no e-mail address.
+    email = serializers.CharField(help_text="The e-mail address given at sign-up, or empty.")
 
 
 class Base64Field(serializers.CharField):
@@ -60,7 +96,7 @@ QUERY_FIELDS = {"format": "format", "async": "queue", "force": "force"}
 CONFIGURE_KEYS = ("engine", "lang", "task", "rotate", "charset", "format")
 
 
-class EngineChoiceSerializer(serializers.Serializer):
+class EngineChoiceSerializer(RejectUnknownFields, serializers.Serializer):
     """Which engine reads the images, in what language, for what task: shared by every
     request that runs OCR."""
 
@@ -89,6 +125,7 @@ class EngineChoiceSerializer(serializers.Serializer):
 
 
 class OcrRequestSerializer(EngineChoiceSerializer):
+    extra_fields = ("async",)  # `queue` under its query-string name
     image = serializers.FileField(
         required=False, allow_empty_file=True, help_text="The image file (multipart)."
     )
@@ -157,11 +194,14 @@ class OcrRequestSerializer(EngineChoiceSerializer):
 
 
 def _from_market_style(data: dict) -> dict:
+    unknown = sorted(set(data) - {"image", "configure"})
+    if unknown:
+        raise unknown_fields_error(unknown, ["image", "configure"])
     image, configure = data["image"], data.get("configure") or {}
     if isinstance(configure, str):  # the market's own demo sends json.dumps(config)
         try:
             configure = json.loads(configure)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             raise serializers.ValidationError({"configure": ["Not valid JSON."]}, code="invalid") from None
     if not isinstance(configure, dict):
         raise serializers.ValidationError({"configure": ["Expected an object."]}, code="invalid")
@@ -180,7 +220,7 @@ def box_field(**kwargs) -> serializers.ListField:
     return serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4, **kwargs)
 
 
-class SlideRequestSerializer(serializers.Serializer):
+class SlideRequestSerializer(RejectUnknownFields, serializers.Serializer):
     target = serializers.FileField(
         required=False,
         allow_empty_file=True,
@@ -347,7 +387,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(RejectUnknownFields, serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 

@@ -1,20 +1,23 @@
 """Thin API views: validate, call a service or selector, shape the response."""
 
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from app import inputs, media, selectors, services
 from app.api.filters import HistoryFilter, HistoryOrderingFilter, HistorySearchFilter
-from app.api.rendering import rendered_result
+from app.api.parsers import JSONParser
+from app.api.rendering import CONTENT_TYPES, rendered_result
 from app.api.serializers import (
     FORMATS,
     ApiKeyCreatedSerializer,
@@ -30,11 +33,29 @@ from app.api.serializers import (
     RegisterSerializer,
     SlideRequestSerializer,
     SlideResultSerializer,
+    TokenObtainRequestSerializer,
+    TokenRefreshRequestSerializer,
     UserSerializer,
 )
 from app.models import ApiKey, OcrRecord
 
-ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 413, 503)}
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation can really give (all in the one error envelope), so the
+    schema documents every status a client may see; app/tests/test_fuzz.py holds it to that."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+ERRORS = errors(400, 401, 413, 503)
+
+
+def record_or_rendering(status: int, description: str) -> dict:
+    """The record as JSON, or with format=text|hocr|tsv its text or Tesseract's rendering."""
+    answers = {(status, "application/json"): OpenApiResponse(OcrRecordSerializer, description=description)}
+    for content_type in CONTENT_TYPES.values():
+        media_type = content_type.split(";")[0]
+        answers[(status, media_type)] = OpenApiResponse(OpenApiTypes.STR, description=description)
+    return answers
 
 
 class AuthThrottled:
@@ -48,7 +69,7 @@ class RegisterView(AuthThrottled, APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer, 400: ErrorSerializer})
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer, **errors(400, 429)})
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -56,12 +77,14 @@ class RegisterView(AuthThrottled, APIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(post=extend_schema(responses={200: TokenObtainPairSerializer, **errors(400, 401, 429)}))
 class TokenObtainView(AuthThrottled, TokenObtainPairView):
-    pass
+    serializer_class = TokenObtainRequestSerializer
 
 
+@extend_schema_view(post=extend_schema(responses={200: TokenRefreshSerializer, **errors(400, 401, 429)}))
 class TokenRefresh(AuthThrottled, TokenRefreshView):
-    pass
+    serializer_class = TokenRefreshRequestSerializer
 
 
 def file_or_json(serializer) -> dict:
@@ -80,8 +103,8 @@ class OcrView(APIView):
             OpenApiParameter("format", str, enum=list(FORMATS), description="json, text, hocr or tsv."),
         ],
         responses={
-            201: OcrRecordSerializer,
-            200: OpenApiResponse(OcrRecordSerializer, description="An earlier identical result (cached)."),
+            **record_or_rendering(201, "A new record."),
+            **record_or_rendering(200, "An earlier identical result (cached)."),
             202: OpenApiResponse(OcrRecordSerializer, description="Queued: poll `url` for progress."),
             422: ErrorSerializer,
             504: ErrorSerializer,
@@ -148,9 +171,12 @@ def _image_bytes(fields: dict, name: str) -> bytes:
 
 
 @extend_schema_view(
-    list=extend_schema(description="The caller's own records, newest first."),
-    retrieve=extend_schema(responses={200: OcrRecordSerializer, 404: ErrorSerializer}),
-    destroy=extend_schema(responses={204: None, 404: ErrorSerializer}),
+    list=extend_schema(
+        description="The caller's own records, newest first.",
+        responses={200: OcrRecordSerializer(many=True), **errors(400, 401, 404)},
+    ),
+    retrieve=extend_schema(responses={200: OcrRecordSerializer, **errors(401, 404)}),
+    destroy=extend_schema(responses={204: None, **errors(401, 404)}),
 )
 class HistoryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
@@ -171,7 +197,9 @@ class HistoryViewSet(
     def perform_destroy(self, instance) -> None:
         services.delete_record(record=instance)
 
-    @extend_schema(responses={(200, "image/*"): OpenApiResponse(description="The uploaded image.")})
+    @extend_schema(
+        responses={(200, "image/*"): OpenApiResponse(description="The uploaded image."), **errors(401, 404)}
+    )
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: int):
         return media.image_response(self.get_object())
@@ -180,7 +208,7 @@ class HistoryViewSet(
 class EnginesView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=EngineSerializer(many=True))
+    @extend_schema(responses={200: EngineSerializer(many=True), **errors(401)})
     def get(self, request: Request) -> Response:
         return Response(EngineSerializer(selectors.engine_statuses(), many=True).data)
 
@@ -206,10 +234,16 @@ class NotWithApiKey(BasePermission):
 
 
 @extend_schema_view(
-    list=extend_schema(description="The caller's keys (the keys themselves are never shown again)."),
-    create=extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}),
+    list=extend_schema(
+        description="The caller's keys (the keys themselves are never shown again).",
+        responses={200: ApiKeySerializer(many=True), **errors(401, 403, 404)},
+    ),
+    create=extend_schema(
+        request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer, **errors(400, 401, 403)}
+    ),
     destroy=extend_schema(
-        description="Revoke a key: it stops working at once and stays listed.", responses={204: None}
+        description="Revoke a key: it stops working at once and stays listed.",
+        responses={204: None, **errors(401, 403, 404)},
     ),
 )
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -258,7 +292,7 @@ class BatchCreateView(APIView):
 
 
 class BatchDetailView(APIView):
-    @extend_schema(responses={200: BatchSerializer, 404: ErrorSerializer})
+    @extend_schema(responses={200: BatchSerializer, **errors(401, 404)})
     def get(self, request: Request, pk: int) -> Response:
         batch = selectors.batch_for(user=request.user, pk=pk)
         return Response(BatchSerializer(selectors.batch_summary(batch=batch)).data)

@@ -17,7 +17,7 @@ from base64 import b64decode
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from app import inputs, services
 from app.compat.access import DialectView
+from app.engines.ddddocr import SLIDE_ALGORITHMS
 from app.errors import InvalidInput
 
 TYPEID_TASKS = {"1": "text", "2": "math"}
@@ -32,9 +33,17 @@ SCHEMA = {
     "tags": ["compat: ocr_api_server"],
     "request": {"multipart/form-data": None, "text/plain": None, "application/json": None},
     "responses": {
-        (200, "text/plain"): OpenApiResponse(description="the bare result, or JSON with ret_type=json")
+        (200, "text/plain"): OpenApiResponse(description="the bare result, or JSON with ret_type=json"),
+        **{
+            (code, "text/plain"): OpenApiResponse(description="empty (ret_type=json: {status, result, msg})")
+            for code in (400, 401, 404, 413, 422, 503, 504)
+        },
     },
 }
+# The path's parts, as the URL patterns (app/compat/urls.py) accept them.
+OPT = OpenApiParameter("opt", str, OpenApiParameter.PATH, enum=["ocr", "det"])
+ALGORITHM = OpenApiParameter("algorithm", str, OpenApiParameter.PATH, enum=SLIDE_ALGORITHMS)
+IMG_TYPE = OpenApiParameter("img_type", str, OpenApiParameter.PATH, enum=["file", "b64"])
 
 
 class OcrApiServerView(DialectView, APIView):
@@ -75,7 +84,7 @@ def _body_json(request) -> dict[str, Any]:
         if candidate.startswith(b"{"):
             try:
                 parsed = json.loads(candidate)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 raise InvalidInput("The body is not valid JSON.", code="parse_error") from exc
             if isinstance(parsed, dict):
                 return parsed
@@ -101,7 +110,11 @@ class PingView(APIView):
 
 
 class RecognizeView(OcrApiServerView):
-    @extend_schema(**SCHEMA, description="ocr: captcha text (typeid 2: the arithmetic answer); det: boxes.")
+    @extend_schema(
+        **SCHEMA,
+        parameters=[OPT, IMG_TYPE],
+        description="ocr: captcha text (typeid 2: the arithmetic answer); det: boxes.",
+    )
     def post(self, request, opt: str, img_type: str, ret_type: str = "text"):
         data, file_name = self.image(request, "image")
         fields = _body_json(request) if img_type == "b64" else request.data
@@ -124,7 +137,11 @@ class RecognizeView(OcrApiServerView):
 
 
 class SlideView(OcrApiServerView):
-    @extend_schema(**SCHEMA, description="Slider captcha: where the piece fits in the background.")
+    @extend_schema(
+        **SCHEMA,
+        parameters=[ALGORITHM, IMG_TYPE],
+        description="Slider captcha: where the piece fits in the background.",
+    )
     def post(self, request, algorithm: str, img_type: str, ret_type: str = "text"):
         target, _ = self.image(request, "target_img")
         background, _ = self.image(request, "bg_img")

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from app import inputs, services
+from app.api.serializers import ErrorSerializer
 from app.compat.access import DialectView
 from app.errors import InvalidInput
 
@@ -36,7 +37,7 @@ class RapidOcrApiView(DialectView, APIView):
                 },
             )
         },
-        responses={200: RAPIDOCR_API_RESPONSE},
+        responses={200: RAPIDOCR_API_RESPONSE, **dict.fromkeys((400, 401, 413, 503, 504), ErrorSerializer)},
         description="rapidocr_api compatible: RapidOCR on one image, keyed by line number.",
     )
     def post(self, request):

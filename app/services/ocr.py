@@ -112,16 +112,25 @@ def run_job(*, record_id: int) -> None:
 def create_batch(
     *, owner: AbstractBaseUser, files: list[tuple[bytes, str]], **options
 ) -> tuple[Batch, list[dict]]:
-    """One queued record per readable file; unreadable ones are reported, not stored."""
+    """One queued record per readable file; unreadable ones are reported, not stored.
+
+    A bad engine, language or task refuses the whole batch up front, and so does a batch
+    with no readable file (with the first file's error): neither leaves an empty batch."""
+    registry.select(**options)
     batch = Batch.objects.create(owner=owner)
-    rejected = []
+    rejected, errors = [], []
     for data, file_name in files:
         try:
             recognize(
                 owner=owner, data=data, file_name=file_name, queue=True, force=True, batch=batch, **options
             )
         except OcrError as exc:
+            errors.append(exc)
             rejected.append({"file_name": file_name, "error": {"code": exc.code, "message": exc.message}})
+    if errors and len(errors) == len(files):
+        batch.delete()
+        errors[0].extra["rejected"] = rejected
+        raise errors[0]
     return batch, rejected
 
 

@@ -1,5 +1,7 @@
 """app.images: every mode and orientation comes out as upright 8-bit RGB; bad bytes are refused."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -67,6 +69,19 @@ def test_exif_orientation_is_applied_before_ocr(page, orientation, stored):
     data = encode(sideways, "JPEG", exif=exif.tobytes(), quality=95)
     decoded = images.decode(data)
     assert (decoded.width, decoded.height) == page.size
+    assert cer("\n".join(LINES), read_text(data)) <= 0.05
+
+
+def test_a_phone_photo_with_a_second_picture_is_read_as_a_jpeg(page):
+    """Phones store a gain map or a preview after the photo; Pillow calls that JPEG "MPO"."""
+    sideways = page.rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    gain_map = Image.new("RGB", (64, 48), "gray")
+    data = encode(sideways, "MPO", exif=exif.tobytes(), quality=95, save_all=True, append_images=[gain_map])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    decoded = images.decode(data)
+    assert (decoded.width, decoded.height, decoded.extension) == (*page.size, ".jpg")
     assert cer("\n".join(LINES), read_text(data)) <= 0.05
 
 

@@ -102,6 +102,17 @@ def test_the_same_upload_is_answered_from_the_earlier_record(api, engine_calls):
     assert OcrRecord.objects.count() == 1
 
 
+@pytest.mark.parametrize("output", ["text", "tsv", "hocr"])
+def test_a_repeat_upload_as_text_says_200_not_201(api, engine_calls, output):
+    """The plain-text answers carry no `cached` field: the status is the only sign."""
+    first = post(api, query=f"?format={output}")
+    again = post(api, query=f"?format={output}")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.content == first.content
+    assert again["X-Record-Id"] == first["X-Record-Id"]
+    assert len(engine_calls) == 1
+
+
 def test_force_reads_again_and_other_options_are_not_the_same_upload(api, engine_calls):
     first = post(api).json()
     forced = post(api, force=True)
