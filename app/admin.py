@@ -1,37 +1,20 @@
 """The admin: every user's records for staff, read-only, with thumbnails and a CSV export;
 the user list with each user's record count."""
 
-import csv
-
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import truncatechars
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from app import media, services
+from app import export, media, services
 from app.models import ApiKey, OcrRecord
-
-CSV_COLUMNS = [
-    "id",
-    "owner",
-    "file_name",
-    "engine",
-    "lang",
-    "task",
-    "status",
-    "text",
-    "duration_ms",
-    "created_at",
-]
-# A cell a spreadsheet would run as a formula; such cells get a leading apostrophe.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @admin.register(OcrRecord)
@@ -128,33 +111,13 @@ class OcrRecordAdmin(admin.ModelAdmin):
     # ---- export --------------------------------------------------------------------
 
     @admin.action(description="Export selected as CSV")
-    def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+    def export_csv(self, request: HttpRequest, queryset) -> StreamingHttpResponse:
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            export.csv_lines(queryset.order_by("id")), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="ocr-records-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(CSV_COLUMNS)
-        for record in queryset.select_related("owner").order_by("id"):
-            writer.writerow(
-                [
-                    record.pk,
-                    _cell(record.owner.get_username()),
-                    _cell(record.file_name),
-                    record.engine,
-                    record.lang,
-                    record.task,
-                    record.status,
-                    _cell(record.text),
-                    record.duration_ms,
-                    record.created_at.isoformat(),
-                ]
-            )
         return response
-
-
-def _cell(value: str) -> str:
-    """Text a spreadsheet would take for a formula is prefixed with an apostrophe."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
 
 
 # ---- users, with how many records each has ------------------------------------------

@@ -90,6 +90,12 @@ class Base64Field(serializers.CharField):
         ]
 
 
+class ExportRequestSerializer(serializers.Serializer):
+    """?format= of the history export. The other parameters are the list's filters."""
+
+    format = serializers.ChoiceField(choices=["csv", "jsonl"], default="csv")
+
+
 IMAGE_FIELDS = ("image", "image_base64", "image_url")
 FORMATS = ("json", "text", "hocr", "tsv")
 QUERY_FIELDS = {"format": "format", "async": "queue", "force": "force"}

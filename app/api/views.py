@@ -1,5 +1,7 @@
 """Thin API views: validate, call a service or selector, shape the response."""
 
+from django.http import StreamingHttpResponse
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -14,7 +16,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from app import inputs, media, selectors, services
+from app import export, inputs, media, selectors, services
 from app.api.filters import HistoryFilter, HistoryOrderingFilter, HistorySearchFilter
 from app.api.parsers import JSONParser
 from app.api.rendering import CONTENT_TYPES, rendered_result
@@ -27,6 +29,7 @@ from app.api.serializers import (
     BatchSerializer,
     EngineSerializer,
     ErrorSerializer,
+    ExportRequestSerializer,
     HealthSerializer,
     OcrRecordSerializer,
     OcrRequestSerializer,
@@ -38,6 +41,12 @@ from app.api.serializers import (
     UserSerializer,
 )
 from app.models import ApiKey, OcrRecord
+
+# ?format= of the history export: the line writer and the content type.
+EXPORT_FORMATS = {
+    "csv": (export.csv_lines, "text/csv; charset=utf-8"),
+    "jsonl": (export.json_lines, "application/x-ndjson; charset=utf-8"),
+}
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -203,6 +212,33 @@ class HistoryViewSet(
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: int):
         return media.image_response(self.get_object())
+
+    @extend_schema(
+        description=(
+            "The caller's whole history as a file, narrowed and ordered by the same filters, "
+            "`search` and `ordering` as the list (a search matches at most 1,000 records). "
+            "`format=csv` (default; one row per record) or `jsonl` (one JSON object per line, "
+            "with every line's text, box and confidence)."
+        ),
+        parameters=[OpenApiParameter("format", enum=list(EXPORT_FORMATS), default="csv")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, a header row first."),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON Lines."),
+            **errors(400, 401),
+        },
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request: Request) -> StreamingHttpResponse:
+        serializer = ExportRequestSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        kind = serializer.validated_data["format"]
+        lines, content_type = EXPORT_FORMATS[kind]
+        response = StreamingHttpResponse(
+            lines(self.filter_queryset(self.get_queryset())), content_type=content_type
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="ocr-history-{stamp}.{kind}"'
+        return response
 
 
 class EnginesView(APIView):

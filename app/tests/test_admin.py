@@ -109,7 +109,7 @@ def test_export_selected_as_csv(staff, record_factory):
     assert re.fullmatch(
         r'attachment; filename="ocr-records-\d{8}-\d{6}\.csv"', response["Content-Disposition"]
     )
-    table = list(csv.reader(io.StringIO(response.content.decode())))
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert table[0] == [
         "id",
         "owner",

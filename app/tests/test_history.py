@@ -1,5 +1,8 @@
 """GET/DELETE /api/history/: pagination, search, ordering, filters, isolation, images."""
 
+import csv
+import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -172,3 +175,44 @@ def test_history_needs_authentication(anon, db):
     response = anon.get("/api/history/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def exported(response) -> str:
+    assert response.status_code == 200, response.content
+    return b"".join(response.streaming_content).decode()
+
+
+def test_export_csv_is_the_filtered_history_in_the_lists_order(api, user, other_user, record_factory):
+    now = timezone.now()
+    old = record_factory(owner=user, text="invoice 17 paid", created_at=now - timedelta(days=2))
+    new = record_factory(owner=user, text="=invoice 18 due", created_at=now - timedelta(days=1))
+    record_factory(owner=user, text="a letter", created_at=now)
+    record_factory(owner=user, text="invoice failed", status=OcrRecord.Status.FAILED)
+    record_factory(owner=other_user, text="invoice of someone else")
+    response = api.get(
+        "/api/history/export/", {"search": "invoice", "status": "done", "ordering": "created_at"}
+    )
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="ocr-history-')
+    table = list(csv.reader(io.StringIO(exported(response))))
+    assert table[0][:3] == ["id", "owner", "file_name"]
+    assert [(int(row[0]), row[7]) for row in table[1:]] == [
+        (old.pk, "invoice 17 paid"),
+        (new.pk, "'=invoice 18 due"),  # a formula in a spreadsheet: defused
+    ]
+
+
+def test_export_jsonl_has_every_line_with_box_and_confidence(api, user, record_factory):
+    records = record_factory.create_batch(3, owner=user)
+    rows = [json.loads(line) for line in exported(api.get("/api/history/export/?format=jsonl")).splitlines()]
+    assert [row["id"] for row in rows] == [r.pk for r in reversed(records)]  # newest first
+    assert rows[0]["lines"] == records[-1].lines
+    assert rows[0]["text"] == records[-1].text
+
+
+@pytest.mark.parametrize("query", ["format=xlsx", "status=lost", "created_after=yesterday"])
+def test_export_with_bad_parameters_is_a_400(api, user, record_factory, query):
+    record_factory(owner=user)
+    response = api.get(f"/api/history/export/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"]

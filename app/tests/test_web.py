@@ -1,5 +1,7 @@
 """The browser pages (app/web/): accounts, upload page, history, record pages, delete, assets."""
 
+import csv
+import io
 import json
 import re
 from itertools import groupby
@@ -437,3 +439,14 @@ def test_log_in_and_sign_up_share_the_apis_sign_in_throttle(client, user, monkey
         client.post("/api/token_obtain_pair/", {"username": user.username, "password": "x"}).status_code
         == 429
     )
+
+
+def test_history_export_link_downloads_what_the_page_shows(browser, user, record_factory):
+    shown = record_factory(owner=user, text="Invoice total 42.00")
+    record_factory(owner=user, text="a letter")
+    page = browser.get("/history/?search=invoice")
+    link = re.search(r'href="([^"]+)"[^>]*download>Export CSV', page.content.decode()).group(1)
+    export = browser.get(link.replace("&amp;", "&"))
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))[1:]
+    assert [int(row[0]) for row in rows] == [shown.pk]
