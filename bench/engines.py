@@ -1,6 +1,6 @@
 """Per-engine latency and accuracy on generated images, raw engine vs the full API path.
 
-    .venv/bin/python bench/engines.py [--repeat 7]
+    .venv/bin/python bench/engines.py [--repeat 7] [--json PATH]
 
 Prints, per engine and image: median latency of the raw engine call, of the
 in-process API call (auth, validation, decode, OCR, file + row write, JSON), their
@@ -16,6 +16,7 @@ import statistics
 import time
 import uuid
 
+import common
 import inprocess
 
 inprocess.setup("engines")
@@ -49,7 +50,9 @@ def cases() -> list[tuple[str, str, str, Image.Image, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
+    common.add_json_argument(parser)
     args = parser.parse_args()
+    rows = []
     client = APIClient()
     client.force_authenticate(UserFactory(username=f"bench-{uuid.uuid4().hex}"))
     registry.warm_up()
@@ -81,9 +84,17 @@ def main() -> None:
         raw_cer = cer(truth.lower() if lower else truth, raw_text.lower() if lower else raw_text)
         api_cer = cer(truth.lower() if lower else truth, api_text.lower() if lower else api_text)
         print(f"{name:10} {label:16} {raw:8.1f} {api:8.1f} {api / raw:6.2f} {raw_cer:8.3f} {api_cer:8.3f}")
+        case = f"{name} {label}"
+        rows += [
+            common.row("engines", f"{case}: in-process API/raw", api / raw, "ratio"),
+            common.row(
+                "engines", f"{case}: API CER", api_cer, "CER", f"<= raw {raw_cer:.3f}", api_cer <= raw_cer
+            ),
+        ]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     threads = os.environ.get("OCR_ENGINE_THREADS", "0 (library default)")
     print(f"peak RSS {rss:.0f} MB; OCR_ENGINE_THREADS={threads}")
+    common.write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Latency of a repeat upload: the same bytes and options sent again are answered from the
 earlier record without running an engine.
 
-    .venv/bin/python bench/repeat_upload.py [--repeat 200]
+    .venv/bin/python bench/repeat_upload.py [--repeat 200] [--json PATH]
 
 Prints the median and p95 of the first (real OCR) and the repeat uploads through the
 in-process API (JWT auth, validation, hashing, the lookup, JSON). Not a test.
@@ -13,6 +13,7 @@ import statistics
 import time
 import uuid
 
+import common
 import inprocess
 
 inprocess.setup("repeat")
@@ -33,7 +34,9 @@ def percentile(values: list[float], share: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
+    common.add_json_argument(parser)
     args = parser.parse_args()
+    rows = []
     registry.warm_up()
     client = APIClient()
     user = UserFactory(username=f"bench-{uuid.uuid4().hex}")
@@ -61,6 +64,9 @@ def main() -> None:
             f"{engine:10} {label:13} first {first_ms:8.1f} ms   repeat median {median:6.2f} ms   "
             f"p95 {p95:6.2f} ms   ({args.repeat} repeats, {len(payload['image_base64'])} b64 chars)"
         )
+        metric = f"{engine} {label}: repeat median"
+        rows.append(common.row("repeat_upload", metric, median, "ms", "<= 15", median <= 15))
+    common.write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ class DdddOcrEngine(PythonPackageEngine):
     def _classify(self, image: Image.Image) -> dict:
         model = self._run(self._model.get)
         with self._call_lock:
-            return self._run(lambda: model.classification(image, probability=True))
+            return self._run(lambda: _classification(model.ocr_engine, image))
 
     def _detect(self, image: Image.Image) -> Result:
         detector = self._run(self._detector.get)
@@ -176,6 +176,22 @@ class DdddOcrEngine(PythonPackageEngine):
         if not columns:
             raise InvalidInput(f"ddddocr reads none of the characters in {value!r}.", code="invalid_charset")
         return np.array([0, *columns])
+
+
+def _classification(engine, image: Image.Image) -> dict:
+    """ddddocr 1.6's classification(probability=True), bit for bit, minus its detour through
+    Python lists: it hands back the softmax as ~250,000 floats in nested lists, and turning
+    them into lists and back into an array cost about half as much again as the model itself
+    (bench/overhead.py). Same preprocessing, session, softmax and text decoding."""
+    array = engine._preprocess_image(image, False)
+    logits = engine.session.run(None, {engine.session.get_inputs()[0].name: array})[0]
+    probabilities = engine._softmax(logits, axis=-1)
+    return {
+        "text": engine._process_text_output(logits),
+        "probabilities": probabilities,
+        "charset": engine.get_charset(),
+        "confidence": float(np.mean(np.max(probabilities, axis=-1))),
+    }
 
 
 def _restricted(probabilities: np.ndarray, columns: np.ndarray, charset: list[str]) -> str:

@@ -415,3 +415,21 @@ def test_compare_of_identical_pictures_finds_no_gap(api):
 def test_slide_needs_a_login(anon, pictures):
     response = anon.post("/api/slide/", pictures, format="multipart")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_our_classification_is_the_librarys_own_bit_for_bit(seed):
+    """app/engines/ddddocr.py reads ddddocr's softmax as an array, skipping the library's
+    round trip through Python lists: it must stay exactly what the library answers."""
+    from app.engines.ddddocr import _classification
+
+    model = registry.get("ddddocr")._model.get()
+    image = render([random.Random(seed).choice(["k7mx3", "3 + 8 = ?", "Qz42w"])], size=40, pad=10)
+    ours = _classification(model.ocr_engine, image)
+    theirs = model.classification(image, probability=True)
+    assert ours["text"] == theirs["text"]
+    assert ours["charset"] == theirs["charset"]
+    assert np.array_equal(
+        ours["probabilities"], np.array(theirs["probabilities"], dtype=ours["probabilities"].dtype)
+    )
+    assert ours["confidence"] == pytest.approx(theirs["confidence"])

@@ -1,0 +1,253 @@
+"""Worker memory over a long mixed run through the production stack (nginx + 2 uWSGI workers).
+
+    .venv/bin/python bench/memory.py [--requests 2000] [--clients 4] [--quick] [--json PATH]
+
+A few concurrent clients send a seeded mix of engines, sizes and ways in (mostly captchas
+and small crops, some 10-line pages, a few A4 scans and PDFs; multipart and base64), each
+with `force=true` so every request really reads. Each worker's RSS (VmRSS from /proc) is
+sampled twice a second; the figures are per worker: after the warm-up requests, the peak
+after it, at the end, and the growth from warm-up to end. A worker uWSGI recycled
+(max-requests, reload-on-rss) shows as a recycle; recycling is fine if no request failed.
+Target: growth <= 5 % after warm-up, 0 failed requests.
+"""
+
+import argparse
+import base64
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import common
+import requests
+from PIL import Image
+
+from app.tests.captchas import captcha
+from app.tests.imaging import CJK_FONT, chinese_lines, encode, english_lines, render
+from app.tests.stack import Stack, missing_tools, running_stack
+
+BENCH = "memory"
+MAX_GROWTH_PERCENT = 5.0
+WORKERS = 2
+SAMPLE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str
+    engine: str
+    lang: str
+    data: bytes
+    file_name: str
+    as_base64: bool = False
+
+
+def a4_scan(seed: int) -> Image.Image:
+    """A 2480x3508 page (A4 at 300 dpi) with 40 lines of 48 px text."""
+    page = Image.new("RGB", (2480, 3508), "white")
+    page.paste(render(english_lines(40, seed=seed, words=6), size=48, pad=0), (150, 150))
+    return page
+
+
+def pools() -> dict[str, tuple[float, list[Job]]]:
+    """Kinds of request: (share of the requests, a few variants each)."""
+    captchas = [encode(captcha(f"{word}{n}", seed=n)) for n, word in enumerate(("k7mx", "p3qa", "zb8w") * 4)]
+    crops = [encode(render(english_lines(1, seed=n, words=3), size=24)) for n in range(6)]
+    short = [encode(render(english_lines(3, seed=n), size=28)) for n in range(6)]
+    chinese = [encode(render(chinese_lines(2, seed=n), size=32, font=CJK_FONT)) for n in range(4)]
+    pages = [encode(render(english_lines(10, seed=n)), "JPEG", quality=90) for n in range(3)]
+    scans = [encode(a4_scan(n), "JPEG", quality=85) for n in range(2)]
+    pdfs = [encode(render(english_lines(6, seed=n)), "PDF", resolution=150) for n in range(2)]
+
+    def jobs(kind: str, engine: str, lang: str, items: list[bytes], ext: str) -> list[Job]:
+        return [
+            Job(kind, engine, lang, data, f"{kind}-{i}.{ext}", as_base64=i % 3 == 2)
+            for i, data in enumerate(items)
+        ]
+
+    return {
+        "captcha": (0.36, jobs("captcha", "ddddocr", "", captchas, "png")),
+        "crop/tesseract": (0.15, jobs("crop", "tesseract", "eng", crops, "png")),
+        "crop/rapidocr": (0.15, jobs("crop", "rapidocr", "", crops, "png")),
+        "3-line/tesseract": (0.11, jobs("short", "tesseract", "eng", short, "png")),
+        "chinese/rapidocr": (0.10, jobs("chinese", "rapidocr", "", chinese, "png")),
+        "10-line/tesseract": (0.08, jobs("page", "tesseract", "eng", pages, "jpg")),
+        "10-line/rapidocr": (0.03, jobs("page", "rapidocr", "", pages, "jpg")),
+        "A4 scan/tesseract": (0.005, jobs("scan", "tesseract", "eng", scans, "jpg")),
+        "A4 scan/rapidocr": (0.005, jobs("scan", "rapidocr", "", scans, "jpg")),
+        "PDF/tesseract": (0.02, jobs("pdf", "tesseract", "eng", pdfs, "pdf")),
+    }
+
+
+def schedule(count: int, seed: int = 7) -> list[tuple[str, Job]]:
+    rng = random.Random(seed)
+    kinds = pools()
+    names = rng.choices(list(kinds), weights=[share for share, _ in kinds.values()], k=count)
+    return [(name, rng.choice(kinds[name][1])) for name in names]
+
+
+def send(session: requests.Session, stack: Stack, headers: dict, job: Job) -> int:
+    fields = {"engine": job.engine, "lang": job.lang, "force": "true"}
+    url = stack.url + "/api/ocr/"
+    if job.as_base64:
+        body = {**fields, "image_base64": base64.b64encode(job.data).decode()}
+        response = session.post(url, headers=headers, json=body, timeout=300)
+    else:
+        files = {"image": (job.file_name, job.data)}
+        response = session.post(url, headers=headers, files=files, data=fields, timeout=300)
+    return response.status_code
+
+
+@dataclass
+class Watch:
+    """Twice-a-second samples of each worker's RSS while the clients run."""
+
+    stack: Stack
+    done: list[int] = field(default_factory=lambda: [0])  # requests finished (a shared counter)
+    samples: list[tuple[int, int, int, float]] = field(default_factory=list)  # done, id, pid, MB
+    pids: dict[int, set[int]] = field(default_factory=dict)  # uWSGI worker id -> pids seen
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample(self) -> dict[int, tuple[int, float]]:
+        """Each worker's (pid, RSS MB) now, by uWSGI worker id."""
+        now = {}
+        for worker in self.stack.workers():
+            mb = common.rss_mb(worker["pid"])
+            if mb is not None:
+                now[worker["id"]] = (worker["pid"], mb)
+                self.pids.setdefault(worker["id"], set()).add(worker["pid"])
+                self.samples.append((self.done[0], worker["id"], worker["pid"], mb))
+        return now
+
+    def idle_sample(self) -> dict[int, tuple[int, float]]:
+        """RSS with no request in flight (a recycled worker has had a moment to come back)."""
+        time.sleep(2)
+        return self.sample()
+
+    def run(self) -> None:
+        while not self.stop.wait(SAMPLE_SECONDS):
+            self.sample()
+
+
+def drive(stack: Stack, users: list[dict], jobs: list[tuple[str, Job]], watch: Watch) -> Counter:
+    """Send every job, one client thread per user; the status counts (0: no answer)."""
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+    queue = iter(jobs)
+
+    def client(headers: dict) -> None:
+        with requests.Session() as session:
+            while True:
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                try:
+                    code = send(session, stack, headers, item[1])
+                except requests.RequestException:
+                    code = 0
+                with lock:
+                    statuses[code] += 1
+                    watch.done[0] += 1
+
+    threads = [threading.Thread(target=client, args=(headers,)) for headers in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200, help="requests before the baseline (default 200)")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="400 requests, 100 of them warm-up")
+    parser.add_argument(
+        "--stack-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the stack, e.g. to try allocator settings (repeatable)",
+    )
+    common.add_json_argument(parser)
+    args = parser.parse_args()
+    total, warmup = (400, 100) if args.quick else (args.requests, args.warmup)
+    assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh install"
+    jobs = schedule(total)
+    print(
+        f"{total} requests from {args.clients} clients, {WORKERS} uWSGI workers; "
+        f"baseline after {warmup}, with no request in flight"
+    )
+    print("mix: " + ", ".join(f"{kind} {n}" for kind, n in Counter(kind for kind, _ in jobs).most_common()))
+    extra = dict(item.split("=", 1) for item in args.stack_env)
+    if extra:
+        print(f"stack environment: {extra}")
+    with running_stack(UWSGI_PROCESSES=str(WORKERS), **extra) as stack:
+        users = [common.api_key_headers(stack, f"mem{n}-{uuid.uuid4().hex[:8]}") for n in range(args.clients)]
+        watch = Watch(stack)
+        sampler = threading.Thread(target=watch.run)
+        sampler.start()
+        started = time.monotonic()
+        try:
+            statuses = drive(stack, users, jobs[:warmup], watch)
+            warm, first_after = watch.idle_sample(), len(watch.samples)
+            statuses += drive(stack, users, jobs[warmup:], watch)
+            seconds = time.monotonic() - started
+            end = watch.idle_sample()
+        finally:
+            watch.stop.set()
+            sampler.join()
+    failed = total - statuses.get(201, 0)
+    print(f"{total} requests in {seconds:.0f} s; statuses {dict(statuses)}")
+    timeline(watch.samples, total)
+    rows = [common.row(BENCH, f"{total} mixed requests", seconds, "s")]
+    rows += per_worker(warm, end, watch.samples[first_after:], failed)
+    recycles = sum(len(pids) - 1 for pids in watch.pids.values())
+    print(f"worker recycles: {recycles}; failed requests: {failed}")
+    rows.append(common.row(BENCH, "worker recycles", recycles, "count", "ok if 0 failed", failed == 0))
+    rows.append(common.row(BENCH, f"failed of {total} requests", failed, "count", "0", failed == 0))
+    common.write_rows(args.json, rows)
+
+
+def timeline(samples: list, total: int) -> None:
+    """Each worker's RSS at every tenth of the run (the last sample before the mark)."""
+    print("RSS MB per worker (pid) by requests done:")
+    for mark in range(total // 10, total + 1, max(total // 10, 1)):
+        latest = {wid: (pid, mb) for done, wid, pid, mb in samples if done <= mark}
+        print(f"  {mark:5}: " + "  ".join(f"w{w} ({p}) {mb:7.1f}" for w, (p, mb) in sorted(latest.items())))
+
+
+def per_worker(warm: dict, end: dict, samples: list, failed: int) -> list[dict]:
+    """Print and return each worker's warm-up, peak and end RSS and its growth."""
+    print(f"{'worker':6} {'warm-up MB':>10} {'peak MB':>8} {'end MB':>8} {'growth':>7}  recycled")
+    rows = []
+    for wid, (pid, warm_mb) in sorted(warm.items()):
+        peak = max([mb for _, w, p, mb in samples if (w, p) == (wid, pid)], default=warm_mb)
+        end_pid, end_mb = end.get(wid, (None, 0.0))
+        name = f"worker {wid}"
+        rows.append(common.row(BENCH, f"{name}: RSS after warm-up", warm_mb, "MB"))
+        rows.append(common.row(BENCH, f"{name}: peak RSS after warm-up", peak, "MB"))
+        rows.append(common.row(BENCH, f"{name}: RSS at end", end_mb, "MB"))
+        if end_pid != pid:
+            # A new process: its size says nothing about the old one's growth.
+            print(f"{wid:6} {warm_mb:10.1f} {peak:8.1f} {end_mb:8.1f} {'-':>7}  yes ({pid} -> {end_pid})")
+            target_ok = failed == 0
+            rows.append(
+                common.row(BENCH, f"{name}: growth after warm-up", "recycled", "%", "<= 5", target_ok)
+            )
+            continue
+        growth = 100 * (end_mb - warm_mb) / warm_mb
+        print(f"{wid:6} {warm_mb:10.1f} {peak:8.1f} {end_mb:8.1f} {growth:6.1f}%  no")
+        ok = growth <= MAX_GROWTH_PERCENT
+        rows.append(common.row(BENCH, f"{name}: growth after warm-up", growth, "%", "<= 5", ok))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
