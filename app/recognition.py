@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from app import images, pdf
+from app import images, memory, pdf
 from app.engines.base import Engine, Options, Result
 from app.errors import InvalidInput
 
@@ -40,6 +40,15 @@ def run(
     engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None = None
 ) -> Result:
     """Read the source; `on_page(done, total)` is told after each PDF page (job progress)."""
+    try:
+        return _read(engine, options, source, on_page)
+    finally:
+        memory.release()
+
+
+def _read(
+    engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None
+) -> Result:
     if source.image is not None:
         return engine.recognize(source.image, options)
     if options.outputs:
