@@ -93,9 +93,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The test database is a file (one per test run), so a Celery worker process started
     # by a test sees the same rows.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "db" / f"test-{os.getpid()}.sqlite3")}
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Each worker keeps its connection between requests (checked before reuse) instead of opening
+# one per request: for SQLite the open and its PRAGMAs, for PostgreSQL a TCP handshake and auth.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

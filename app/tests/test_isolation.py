@@ -638,7 +638,7 @@ def test_staff_see_every_users_records_and_export_them(world, client):
     assert body(image) in world.images
     export = client.post("/admin/app/ocrrecord/", admin_post(world))
     assert export["Content-Type"] == "text/csv; charset=utf-8"
-    assert export.content.decode().count(f"{world.alice.username}") == len(RECORD_KINDS)
+    assert body(export).decode().count(f"{world.alice.username}") == len(RECORD_KINDS)
 
 
 # ---- every route is covered ---------------------------------------------------------------
