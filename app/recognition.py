@@ -43,7 +43,7 @@ def run(
     try:
         return _read(engine, options, source, on_page)
     finally:
-        memory.release()
+        memory.release_after(source.width * source.height, source.pages)
 
 
 def _read(

@@ -82,10 +82,14 @@ def pools() -> dict[str, tuple[float, list[Job]]]:
 
 
 def schedule(count: int, seed: int = 7) -> list[tuple[str, Job]]:
+    """Every variant of every kind twice first (shuffled), so that each worker has met every
+    size, the largest included, before the warm-up baseline; then the weighted mix."""
     rng = random.Random(seed)
     kinds = pools()
-    names = rng.choices(list(kinds), weights=[share for share, _ in kinds.values()], k=count)
-    return [(name, rng.choice(kinds[name][1])) for name in names]
+    first = [(name, job) for name, (_, jobs) in kinds.items() for job in jobs for _ in range(2)]
+    rng.shuffle(first)
+    names = rng.choices(list(kinds), weights=[share for share, _ in kinds.values()], k=count - len(first))
+    return first + [(name, rng.choice(kinds[name][1])) for name in names]
 
 
 def send(session: requests.Session, stack: Stack, headers: dict, job: Job) -> int:
