@@ -21,7 +21,6 @@ import io
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -47,7 +46,7 @@ from common import (
 )
 
 from app.tests.imaging import cer
-from app.tests.processes import free_port
+from app.tests.processes import free_port, stop_group
 from app.tests.stack import VIA_TLS, running_stack, signed_up
 
 BENCH = "throughput"
@@ -307,18 +306,8 @@ def start_api(venv: Path, log: Path) -> tuple[subprocess.Popen, str]:
                 return process, url
         except requests.ConnectionError:
             time.sleep(0.5)
-    stop(process)
+    stop_group(process)
     raise RuntimeError(f"rapidocr_api did not start:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def api_client(url: str, image_png: bytes):
@@ -445,7 +434,7 @@ def main() -> None:
             )
             show(outcomes[-1])
         finally:
-            stop(process)
+            stop_group(process)
             log.unlink(missing_ok=True)
 
     rows = rows_for(outcomes) + extra

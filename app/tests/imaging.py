@@ -2,6 +2,7 @@
 
 import io
 import random
+import zipfile
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -39,6 +40,15 @@ def chinese_lines(count: int, *, seed: int = 7, chars: int = 10) -> list[str]:
 def encode(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    """A zip archive of name -> bytes, as a batch upload sends."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
     return buffer.getvalue()
 
 

@@ -29,7 +29,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from app import services
 from app.models import ApiKey, Batch, OcrRecord
 from app.tests.conftest import client_for
-from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.imaging import cer, encode, english_lines, render, zip_of
 from app.tests.test_images import to_16bit
 
 LINES = english_lines(2, seed=71)
@@ -123,14 +123,6 @@ def thousands_of_pages() -> bytes:
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>hi</text></svg>'
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- tokens and keys ---------------------------------------------------------------------
@@ -297,6 +289,11 @@ class Bad:
 
 def case(id_: str, *args: Any, **kwargs: Any):
     return pytest.param(Bad(*args, **kwargs), id=id_)
+
+
+def market(id_: str, body: Any, status: int, code: str):
+    """A cloud-market dialect request: POST /api/ocr/ with an APPCODE, its error shape."""
+    return case(id_, OCR, body, status, code, auth=APPCODE, shape=MARKET)
 
 
 OCR, BATCH, SLIDE = "/api/ocr/", "/api/ocr/batch/", "/api/slide/"
@@ -492,81 +489,27 @@ CASES = [
     ),
     case("browser-without-csrf", OCR, upload(PNG), 403, "permission_denied", auth=session_without_csrf),
     # the cloud-market dialect: APPCODE, {"image", "configure"}, the message also in a header
-    case(
-        "market-bad-base64", OCR, as_json({"image": "@@@"}), 400, "invalid_base64", auth=APPCODE, shape=MARKET
-    ),
-    case(
-        "market-private-url",
-        OCR,
-        as_json({"image": "http://192.168.1.1/a.png"}),
-        400,
-        "url_not_allowed",
-        auth=APPCODE,
-        shape=MARKET,
-    ),
-    case(
+    market("market-bad-base64", as_json({"image": "@@@"}), 400, "invalid_base64"),
+    market("market-private-url", as_json({"image": "http://192.168.1.1/a.png"}), 400, "url_not_allowed"),
+    market(
         "market-unknown-option",
-        OCR,
         as_json({"image": b64(PNG), "configure": {"side": "face"}}),
         400,
         "unknown_option",
-        auth=APPCODE,
-        shape=MARKET,
     ),
-    case(
-        "market-configure-not-json",
-        OCR,
-        as_json({"image": b64(PNG), "configure": "{side"}),
-        400,
-        "invalid",
-        auth=APPCODE,
-        shape=MARKET,
+    market("market-configure-not-json", as_json({"image": b64(PNG), "configure": "{side"}), 400, "invalid"),
+    market(
+        "market-configure-nested", as_json({"image": b64(PNG), "configure": "[" * 100_000}), 400, "invalid"
     ),
-    case(
-        "market-configure-nested",
-        OCR,
-        as_json({"image": b64(PNG), "configure": "[" * 100_000}),
-        400,
-        "invalid",
-        auth=APPCODE,
-        shape=MARKET,
-    ),
-    case(
-        "market-configure-list",
-        OCR,
-        as_json({"image": b64(PNG), "configure": ["eng"]}),
-        400,
-        "invalid",
-        auth=APPCODE,
-        shape=MARKET,
-    ),
-    case(
+    market("market-configure-list", as_json({"image": b64(PNG), "configure": ["eng"]}), 400, "invalid"),
+    market(
         "market-unknown-engine",
-        OCR,
         as_json({"image": b64(PNG), "configure": {"engine": "x"}}),
         400,
         "unknown_engine",
-        auth=APPCODE,
-        shape=MARKET,
     ),
-    case(
-        "market-unknown-top-field",
-        OCR,
-        as_json({"image": b64(PNG), "inputs": []}),
-        400,
-        "unknown_field",
-        auth=APPCODE,
-        shape=MARKET,
-    ),
-    case(
-        "market-truncated-image",
-        OCR,
-        as_json({"image": b64(truncated(image("WEBP")))}),
-        400,
-        "invalid_image",
-        auth=APPCODE,
-        shape=MARKET,
-    ),
+    market("market-unknown-top-field", as_json({"image": b64(PNG), "inputs": []}), 400, "unknown_field"),
+    market("market-truncated-image", as_json({"image": b64(truncated(image("WEBP")))}), 400, "invalid_image"),
     case(
         "market-wrong-appcode",
         OCR,

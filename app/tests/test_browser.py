@@ -14,7 +14,6 @@ import base64
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from app.tests.imaging import cer, encode, english_lines, render
-from app.tests.processes import free_port
+from app.tests.processes import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -93,12 +92,7 @@ def server():
         time.sleep(0.2)
     yield running
     errors = running.log.read_text(errors="replace")
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_group(process, timeout=10)
     shutil.rmtree(base, ignore_errors=True)
     assert "Traceback" not in errors, f"the server logged an exception:\n{errors[-3000:]}"
 

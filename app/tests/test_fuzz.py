@@ -158,28 +158,20 @@ FOUND = [
         id="no-email",
     ),
     # format=hocr answers text/html, format=text text/plain: both were undocumented.
-    pytest.param(
-        "POST",
-        "/api/ocr/",
-        {
-            "query": {"format": "hocr"},
-            "body": {"image": PNG, "engine": "tesseract"},
-            "media_type": "multipart/form-data",
-        },
-        201,
-        id="hocr",
-    ),
-    pytest.param(
-        "POST",
-        "/api/ocr/",
-        {
-            "query": {"format": "text"},
-            "body": {"image": PNG, "engine": "tesseract"},
-            "media_type": "multipart/form-data",
-        },
-        201,
-        id="text",
-    ),
+    *[
+        pytest.param(
+            "POST",
+            "/api/ocr/",
+            {
+                "query": {"format": output},
+                "body": {"image": PNG, "engine": "tesseract"},
+                "media_type": "multipart/form-data",
+            },
+            201,
+            id=output,
+        )
+        for output in ("hocr", "text")
+    ],
 ]
 
 

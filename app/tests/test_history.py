@@ -210,9 +210,19 @@ def test_export_jsonl_has_every_line_with_box_and_confidence(api, user, record_f
     assert rows[0]["text"] == records[-1].text
 
 
-@pytest.mark.parametrize("query", ["format=xlsx", "status=lost", "created_after=yesterday"])
-def test_export_with_bad_parameters_is_a_400(api, user, record_factory, query):
+@pytest.mark.parametrize(
+    ("query", "field", "code"),
+    [
+        ("format=xlsx", "format", "invalid_choice"),
+        ("status=lost", "status", "invalid_choice"),
+        ("created_after=yesterday", "created_after", "invalid"),
+    ],
+)
+def test_export_with_bad_parameters_is_a_400_naming_the_parameter(
+    api, user, record_factory, query, field, code
+):
     record_factory(owner=user)
     response = api.get(f"/api/history/export/?{query}")
     assert response.status_code == 400
-    assert response.json()["error"]["code"]
+    error = response.json()["error"]
+    assert (error["code"], list(error["fields"])) == (code, [field])

@@ -2,7 +2,6 @@
 
 import base64
 import io
-import zipfile
 
 import pytest
 
@@ -10,7 +9,7 @@ from app import services
 from app.engines import registry
 from app.models import OcrRecord
 from app.tests.conftest import client_for
-from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.imaging import cer, encode, english_lines, render, zip_of
 
 LINES = english_lines(2, seed=61)
 PNG = encode(render(LINES))
@@ -151,14 +150,6 @@ def test_run_job_twice_runs_once_and_a_died_run_runs_again(
     assert OcrRecord.objects.count() == 1
     assert OcrRecord.objects.get().status == "done"
     services.run_job(record_id=999_999)  # deleted meanwhile: nothing to do
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_batch_of_files_and_a_zip(api, other_user, django_capture_on_commit_callbacks):

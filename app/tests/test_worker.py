@@ -18,6 +18,7 @@ from PIL import Image
 
 from app.models import OcrRecord
 from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.processes import stop_group
 from onlineocr.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,12 +67,7 @@ def worker(broker, transactional_db, settings, tmp_path):
         )
     wait_for(lambda: "ready." in log.read_text(), 90, lambda: log.read_text()[-3000:])
     yield process, log
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_group(process, timeout=30)
 
 
 def wait_for(condition, seconds: float, detail=lambda: "") -> None:
