@@ -40,10 +40,8 @@ def run(
     engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None = None
 ) -> Result:
     """Read the source; `on_page(done, total)` is told after each PDF page (job progress)."""
-    try:
+    with memory.reading():
         return _read(engine, options, source, on_page)
-    finally:
-        memory.release_after(source.width * source.height, source.pages)
 
 
 def _read(

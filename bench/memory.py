@@ -5,14 +5,17 @@
 A few concurrent clients send a seeded mix of engines, sizes and ways in (mostly captchas
 and small crops, some 10-line pages, a few A4 scans and PDFs; multipart and base64), each
 with `force=true` so every request really reads. Each worker's RSS (VmRSS from /proc) is
-sampled twice a second; the figures are per worker: after the warm-up requests, the peak
-after it, at the end, and the growth from warm-up to end. A worker uWSGI recycled
+sampled twice a second; the figures are per worker: at rest after the warm-up requests, the
+peak after it, at rest at the end, and the growth from warm-up to end. "At rest" is once the
+workers have been idle past OCR_TRIM_IDLE_SECONDS and given back what their reads left free
+(app/memory.py); the peak is what a worker needs while it reads. A worker uWSGI recycled
 (max-requests, reload-on-rss) shows as a recycle; recycling is fine if no request failed.
 Target: growth <= 5 % after warm-up, 0 failed requests.
 """
 
 import argparse
 import base64
+import os
 import random
 import threading
 import time
@@ -32,6 +35,8 @@ BENCH = "memory"
 MAX_GROWTH_PERCENT = 5.0
 WORKERS = 2
 SAMPLE_SECONDS = 0.5
+# Past the workers' idle trim (its thread looks every quarter of OCR_TRIM_IDLE_SECONDS).
+REST_SECONDS = 1.25 * float(os.environ.get("OCR_TRIM_IDLE_SECONDS", 5)) + 2
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,8 @@ class Watch:
         return now
 
     def idle_sample(self) -> dict[int, tuple[int, float]]:
-        """RSS with no request in flight (a recycled worker has had a moment to come back)."""
-        time.sleep(2)
+        """RSS at rest: no request in flight, the idle trim done, a recycled worker back."""
+        time.sleep(REST_SECONDS)
         return self.sample()
 
     def run(self) -> None:
@@ -186,7 +191,7 @@ def main() -> None:
     jobs = schedule(total)
     print(
         f"{total} requests from {args.clients} clients, {WORKERS} uWSGI workers; "
-        f"baseline after {warmup}, with no request in flight"
+        f"baseline after {warmup}, at rest ({REST_SECONDS:.0f} s idle)"
     )
     print("mix: " + ", ".join(f"{kind} {n}" for kind, n in Counter(kind for kind, _ in jobs).most_common()))
     extra = dict(item.split("=", 1) for item in args.stack_env)
