@@ -44,7 +44,7 @@ class IdleTrimmer:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        self._ensure_thread()
+        self._start_in_this_process()
         with self._lock:
             self._in_flight += 1
         try:
@@ -55,7 +55,7 @@ class IdleTrimmer:
                 self._last_done = time.monotonic()
                 self._pending = True
 
-    def _ensure_thread(self) -> None:
+    def _start_in_this_process(self) -> None:
         seconds = settings.OCR_TRIM_IDLE_SECONDS
         if seconds <= 0 or _libc() is None or self._pid == os.getpid():
             return
