@@ -32,9 +32,9 @@ def english_lines(count: int, *, seed: int = 7, words: int = 5) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(words)) for _ in range(count)]
 
 
-def chinese_lines(count: int, *, seed: int = 7, chars: int = 10) -> list[str]:
+def chinese_lines(count: int, *, seed: int = 7, chars: int = 10, alphabet: str = HANZI) -> list[str]:
     rng = random.Random(seed)
-    return ["".join(rng.choice(HANZI) for _ in range(chars)) for _ in range(count)]
+    return ["".join(rng.choice(alphabet) for _ in range(chars)) for _ in range(count)]
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
