@@ -2,12 +2,16 @@
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from PIL import Image
 
+from app import images
 from app.engines.base import Line, Options, Result
 from app.engines.textutil import join_cjk, split_langs
 from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidInput
@@ -68,18 +72,19 @@ class TesseractEngine:
             raise EngineUnavailable(f"Tesseract is unavailable: {self.unavailable_reason()}.")
         try:
             # One run gives the word table (tsv) and any extra rendering asked for (hocr).
-            outputs = dict(
-                zip(
-                    ("tsv", *options.outputs),
-                    pytesseract.run_and_get_multiple_output(
-                        image,
-                        extensions=["tsv", *options.outputs],
-                        lang=options.lang,
-                        timeout=settings.OCR_ENGINE_TIMEOUT,
-                    ),
-                    strict=True,
+            with _as_file(image) as source:
+                outputs = dict(
+                    zip(
+                        ("tsv", *options.outputs),
+                        pytesseract.run_and_get_multiple_output(
+                            source,
+                            extensions=["tsv", *options.outputs],
+                            lang=options.lang,
+                            timeout=settings.OCR_ENGINE_TIMEOUT,
+                        ),
+                        strict=True,
+                    )
                 )
-            )
         except pytesseract.TesseractError as exc:  # a RuntimeError too: caught first
             raise EngineFailed(f"Tesseract failed: {_reason(exc)}") from exc
         except RuntimeError as exc:
@@ -90,6 +95,20 @@ class TesseractEngine:
         lines = _group_lines(data)
         extra = {name: _as_text(outputs[name]) for name in options.outputs}
         return Result(lines=lines, text="\n".join(line.text for line in lines), extra=extra)
+
+
+@contextmanager
+def _as_file(image: Image.Image) -> Iterator[Image.Image | str]:
+    """The uploaded PNG's own bytes when the image is exactly them (app/images.py), so that
+    pytesseract does not compress the same pixels again; otherwise the image itself."""
+    data = images.source_png(image)
+    if data is None:
+        yield image
+        return
+    with tempfile.NamedTemporaryFile(prefix="ocr_", suffix=".png") as file:
+        file.write(data)
+        file.flush()
+        yield file.name
 
 
 def _reason(exc: "pytesseract.TesseractError") -> str:

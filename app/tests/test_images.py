@@ -109,3 +109,42 @@ def test_extension_follows_the_decoded_format_not_the_client():
     assert images.decode(encode(Image.new("RGB", (8, 8)), "JPEG")).extension == ".jpg"
     assert images.decode(encode(Image.new("RGB", (8, 8)), "TIFF")).extension == ".tif"
     assert images.decode(encode(Image.new("RGB", (8, 8)), "PNG")).extension == ".png"
+
+
+def test_a_plain_rgb_png_goes_to_tesseract_as_uploaded(page):
+    """Its pixels are the upright image's, so Tesseract gets the file, not a PNG made again."""
+    data = encode(page, "PNG")
+    decoded = images.decode(data)
+    assert images.source_png(decoded.image) is data
+    assert images.source_png(decoded.image.copy()) is None
+    assert images.source_png(decoded.image.rotate(180)) is None
+    engine, options = registry.select(engine="tesseract")
+    as_uploaded = engine.recognize(decoded.image, options)
+    made_again = engine.recognize(decoded.image.copy(), options)
+    assert as_uploaded.lines == made_again.lines
+    assert cer("\n".join(LINES), as_uploaded.text) <= 0.05
+
+
+def turned_png(page: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 3  # stored upside down, to be turned 180
+    return encode(page.rotate(180), "PNG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("jpeg", lambda page: encode(page, "JPEG")),
+        ("grey png", lambda page: encode(page.convert("L"), "PNG")),
+        ("rgba png", lambda page: encode(transparent_text(page), "PNG")),
+        ("palette png", lambda page: encode(page.convert("P"), "PNG")),
+        ("rgb png with a transparent colour", lambda page: encode(page, "PNG", transparency=(255, 255, 255))),
+        ("animated png", lambda page: encode(page, "PNG", save_all=True, append_images=[page.rotate(90)])),
+        ("png with an EXIF turn", turned_png),
+    ],
+)
+def test_other_images_go_to_tesseract_as_decoded(page, name, make):
+    data = make(page)
+    decoded = images.decode(data)
+    assert images.source_png(decoded.image) is None
+    assert cer("\n".join(LINES), read_text(data)) <= 0.05
