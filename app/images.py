@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app.errors import InvalidInput, TooLarge
 
@@ -26,7 +26,6 @@ Image.MAX_IMAGE_PIXELS = None
 # 100000×1 strip would take gigabytes: both are refused from the header, before decoding.
 MAX_SIDE = 32767
 MAX_ASPECT = 200
-EXIF_ORIENTATION = 0x0112
 _SOURCE_PNG = "onlineocr_source_png"  # an attribute: Pillow's copies and conversions drop it
 
 
@@ -84,13 +83,13 @@ def source_png(image: Image.Image) -> bytes | None:
 
 
 def _pixels_as_stored(img: Image.Image, fmt: str) -> bool:
-    """Whether the upright RGB image has exactly the file's pixels, and nothing else does."""
+    """Whether the upright RGB image decode() makes has exactly the PNG file's pixels."""
     return (
         fmt == "PNG"
         and img.mode == "RGB"
         and "transparency" not in img.info
         and not getattr(img, "is_animated", False)
-        and img.getexif().get(EXIF_ORIENTATION, 1) == 1
+        and img.getexif().get(ExifTags.Base.Orientation, 1) == 1
     )
 
 

@@ -35,8 +35,12 @@ BENCH = "memory"
 MAX_GROWTH_PERCENT = 5.0
 WORKERS = 2
 SAMPLE_SECONDS = 0.5
-# Past the workers' idle trim (its thread looks every quarter of OCR_TRIM_IDLE_SECONDS).
-REST_SECONDS = 1.25 * float(os.environ.get("OCR_TRIM_IDLE_SECONDS", 5)) + 2
+
+
+def rest_seconds(stack_env: dict[str, str]) -> float:
+    """Past the workers' idle trim (its thread looks every quarter of OCR_TRIM_IDLE_SECONDS)."""
+    idle = stack_env.get("OCR_TRIM_IDLE_SECONDS", os.environ.get("OCR_TRIM_IDLE_SECONDS", 5))
+    return 1.25 * float(idle) + 2
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class Watch:
     """Twice-a-second samples of each worker's RSS while the clients run."""
 
     stack: Stack
+    rest: float  # seconds of idleness before an at-rest sample
     done: list[int] = field(default_factory=lambda: [0])  # requests finished (a shared counter)
     samples: list[tuple[int, int, int, float]] = field(default_factory=list)  # done, id, pid, MB
     pids: dict[int, set[int]] = field(default_factory=dict)  # uWSGI worker id -> pids seen
@@ -132,7 +137,7 @@ class Watch:
 
     def idle_sample(self) -> dict[int, tuple[int, float]]:
         """RSS at rest: no request in flight, the idle trim done, a recycled worker back."""
-        time.sleep(REST_SECONDS)
+        time.sleep(self.rest)
         return self.sample()
 
     def run(self) -> None:
@@ -189,17 +194,17 @@ def main() -> None:
     total, warmup = (400, 100) if args.quick else (args.requests, args.warmup)
     assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh install"
     jobs = schedule(total)
+    extra = dict(item.split("=", 1) for item in args.stack_env)
     print(
         f"{total} requests from {args.clients} clients, {WORKERS} uWSGI workers; "
-        f"baseline after {warmup}, at rest ({REST_SECONDS:.0f} s idle)"
+        f"baseline after {warmup}, at rest ({rest_seconds(extra):.0f} s idle)"
     )
     print("mix: " + ", ".join(f"{kind} {n}" for kind, n in Counter(kind for kind, _ in jobs).most_common()))
-    extra = dict(item.split("=", 1) for item in args.stack_env)
     if extra:
         print(f"stack environment: {extra}")
     with running_stack(UWSGI_PROCESSES=str(WORKERS), **extra) as stack:
         users = [common.api_key_headers(stack, f"mem{n}-{uuid.uuid4().hex[:8]}") for n in range(args.clients)]
-        watch = Watch(stack)
+        watch = Watch(stack, rest_seconds(extra))
         sampler = threading.Thread(target=watch.run)
         sampler.start()
         started = time.monotonic()

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from app import images
 from app.engines import registry
@@ -127,7 +127,7 @@ def test_a_plain_rgb_png_goes_to_tesseract_as_uploaded(page):
 
 def turned_png(page: Image.Image) -> bytes:
     exif = Image.Exif()
-    exif[0x0112] = 3  # stored upside down, to be turned 180
+    exif[ExifTags.Base.Orientation] = 3  # stored upside down, to be turned 180
     return encode(page.rotate(180), "PNG", exif=exif.tobytes())
 
 
