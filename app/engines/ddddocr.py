@@ -12,6 +12,7 @@ import string
 import threading
 
 import numpy as np
+from django.conf import settings
 from PIL import Image, ImageChops, ImageFilter
 
 from app.engines import captcha_math
@@ -39,7 +40,22 @@ def _quiet(**kwargs):
 
     # show_ad=False: the library otherwise prints a banner on every construction.
     with contextlib.redirect_stdout(io.StringIO()):
-        return ddddocr.DdddOcr(show_ad=False, **kwargs)
+        model = ddddocr.DdddOcr(show_ad=False, **kwargs)
+    if settings.OCR_ENGINE_THREADS:
+        for part in (model.ocr_engine, model.detection_engine):
+            if part is not None:
+                part.session = _session(part.session._model_path, settings.OCR_ENGINE_THREADS)
+    return model
+
+
+def _session(path: str, threads: int):
+    """ddddocr builds its ONNX sessions with onnxruntime's default, a thread per core; under
+    uWSGI (a process per core) those threads fight the other workers' for the same cores."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 class DdddOcrEngine(PythonPackageEngine):

@@ -9,6 +9,7 @@ from app.engines import registry
 from app.engines.base import LazyModel, Options
 from app.engines.tesseract import _group_lines
 from app.errors import EngineUnavailable, InvalidInput
+from app.tests.captchas import characters_scene
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, english_lines, render
 
 
@@ -212,3 +213,19 @@ def test_a_missing_python_package_makes_its_engine_unavailable(monkeypatch, engi
     assert chosen.unavailable_reason() == f"the {package} package is not installed"
     with pytest.raises(EngineUnavailable):
         registry.select(engine=engine)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 2), (0, 0)])
+def test_ddddocr_sessions_take_the_engine_thread_setting(settings, threads, expected):
+    """uWSGI gives each worker one engine thread; ddddocr's own sessions take one per core
+    (0: onnxruntime's default), so both of its models are rebuilt with the setting."""
+    from app.engines import ddddocr
+
+    settings.OCR_ENGINE_THREADS = threads
+    reader, detector = ddddocr._quiet(), ddddocr._quiet(det=True, ocr=False)
+    for session in (reader.ocr_engine.session, detector.detection_engine.session):
+        assert session.get_session_options().intra_op_num_threads == expected
+    captcha = render(["k7mx3"], size=40, pad=10)
+    assert cer("k7mx3", reader.classification(captcha).lower()) <= 0.2
+    scene, drawn = characters_scene("AK7Q", seed=2)
+    assert len(detector.detection(scene)) == len(drawn)  # the rebuilt detector still works
