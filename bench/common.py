@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {ram_gb:.0f} GB RAM, {cpu}, {platform.system()} {platform.release()}"
 
 
-def cold_page_ns(pause: float = 0.03, pages: int = 4096) -> tuple[float, float]:
+IDLE_PAUSE = 0.03  # seconds: about what a uWSGI worker idles while a captcha is read elsewhere
+
+
+def cold_page_ns(pause: float = IDLE_PAUSE, pages: int = 4096) -> tuple[float, float]:
     """Nanoseconds to touch one page of memory again, right away and after `pause` seconds
     idle (medians). On some virtual machines memory left untouched for milliseconds costs far
-    more to touch again (the host's doing; seen here: 10 ns warm, 460-1030 ns after 30 ms).
+    more to touch again (the host's doing; seen here: 10 ns warm, 65-1,643 ns after 30 ms).
     Every process a request wakes (nginx, uWSGI, Django) pays it for each page it touches, so
     latency figures from machines whose two numbers differ much do not compare."""
-    import time
-
     import numpy as np
 
     strided = np.ones(pages * 4096, dtype=np.uint8)[::4096]
@@ -93,7 +95,7 @@ def cold_page_ns(pause: float = 0.03, pages: int = 4096) -> tuple[float, float]:
 
 def memory_warmth() -> str:
     warm, cold = cold_page_ns()
-    return f"{warm:.0f} ns per page touched warm, {cold:.0f} ns after 30 ms idle"
+    return f"{warm:.0f} ns per page touched warm, {cold:.0f} ns after {IDLE_PAUSE * 1000:.0f} ms idle"
 
 
 def git_commit() -> str:
