@@ -25,6 +25,7 @@ import requests
 from PIL import Image
 
 from app.tests.imaging import encode, english_lines, render
+from app.tests.responses import assert_error
 from app.tests.stack import PASSWORD, Stack, missing_tools, running_stack, signed_up, stack_database
 
 POSTGRES = ("127.0.0.1", 5432)
@@ -208,16 +209,6 @@ def tesseract_of(worker: int) -> int:
 
 def kill_tesseract(stack: Stack) -> None:
     os.kill(tesseract_of(only_worker(stack)), signal.SIGKILL)
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert "Traceback" not in response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert error["message"]
-    return error
 
 
 def assert_failed_record_in_history(stack: Stack, headers: dict, error: dict) -> None:

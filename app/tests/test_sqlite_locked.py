@@ -15,6 +15,7 @@ from django.db import connection
 
 from app.tests.captchas import captcha
 from app.tests.imaging import encode
+from app.tests.responses import assert_error
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # our writes must really meet the other lock
@@ -51,9 +52,8 @@ def upload(api, seed: int):
 
 
 def assert_database_unavailable(response) -> None:
-    assert response.status_code == 503, response.content
-    assert response.json()["error"]["code"] == "database_unavailable"
-    assert response["Retry-After"] == "5"
+    assert_error(response, 503, "database_unavailable")
+    assert response.headers["Retry-After"] == "5"
 
 
 def test_an_upload_while_locked_answers_503_keeps_no_file_and_succeeds_once_released(
