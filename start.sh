@@ -36,18 +36,21 @@ install_system() {
   fi
 }
 
+# install_python [FILE]: requirements.txt (runtime, what the product image carries) by default;
+# `test` passes requirements-dev.txt (runtime + pytest, playwright, moto, schemathesis, ruff).
 install_python() {
+  local file=${1:-requirements.txt}
   if [ ! -x "$PY" ]; then
     log "creating virtual environment in $VENV"
     python3 -m venv "$VENV"
   fi
-  # Reinstall only when requirements.txt changed since the last install.
-  local stamp="$VENV/.requirements.sha256" want
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  # Reinstall only when either requirements file changed since the last install of $file.
+  local stamp="$VENV/.${file%.txt}.sha256" want
+  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "pip install -r requirements.txt"
+    log "pip install -r $file"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+    "$PY" -m pip install -q --disable-pip-version-check -r "$file" 2>&1 | grep -v '^WARNING: Location' || true
     "$PY" -c "import django, rest_framework, rapidocr, ddddocr, pytesseract" || { log "pip install failed"; exit 1; }
     echo "$want" >"$stamp"
   fi
@@ -138,7 +141,7 @@ case "$cmd" in
     ;;
   test)
     install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
-    install_python
+    install_python requirements-dev.txt
     ensure_secret_key
     "$PY" manage.py collectstatic --noinput -v 0
     log "ruff"

@@ -51,3 +51,38 @@ def test_nginx_conf_renders_every_placeholder(tmp_path):
     assert "client_max_body_size 1000;" in rendered
     assert "uwsgi_read_timeout 40s;" in rendered
     assert "test is successful" in result.stderr
+
+
+TEST_PACKAGES = (
+    "pytest", "pytest-django", "pytest-xdist", "factory-boy", "playwright", "pypdf", "moto", "schemathesis", "ruff",
+)
+
+
+def _requirement_names(path: Path) -> set[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return {line.split("==")[0].split("[")[0].lower() for line in lines if line and not line.startswith("-r")}
+
+
+def test_runtime_requirements_name_no_test_package():
+    """The product image installs requirements.txt: no pytest, playwright, moto or schemathesis."""
+    runtime = _requirement_names(ROOT / "requirements.txt")
+    assert runtime.isdisjoint(TEST_PACKAGES), runtime & set(TEST_PACKAGES)
+    dev = ROOT / "requirements-dev.txt"
+    assert "-r requirements.txt" in dev.read_text().splitlines()
+    assert set(TEST_PACKAGES) <= _requirement_names(dev)
+
+
+def test_images_install_only_the_runtime_requirements():
+    """`./start.sh install` (the base image's step) reads requirements.txt; only `test` reads the dev file."""
+    script = (ROOT / "start.sh").read_text()
+    install_branch = script.split("\n  install)\n", 1)[1].split(";;", 1)[0]
+    assert "install_python\n" in install_branch  # no file argument: requirements.txt
+    assert "install_python requirements-dev.txt" in script.split("\n  test)\n", 1)[1].split(";;", 1)[0]
+    for dockerfile in ("dockerfile_base", "dockerfile_product"):
+        runs = [line for line in (ROOT / dockerfile).read_text().splitlines() if "pip install" in line]
+        assert not any("requirements-dev" in line for line in runs), dockerfile
+
+
+def test_dockerignore_keeps_tests_and_benchmarks_out_of_the_image():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {"app/tests", "bench", ".ci", "docs"} <= ignored
