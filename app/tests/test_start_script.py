@@ -54,7 +54,15 @@ def test_nginx_conf_renders_every_placeholder(tmp_path):
 
 
 TEST_PACKAGES = (
-    "pytest", "pytest-django", "pytest-xdist", "factory-boy", "playwright", "pypdf", "moto", "schemathesis", "ruff",
+    "pytest",
+    "pytest-django",
+    "pytest-xdist",
+    "factory-boy",
+    "playwright",
+    "pypdf",
+    "moto",
+    "schemathesis",
+    "ruff",
 )
 
 
