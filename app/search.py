@@ -1,5 +1,5 @@
 """History search: full-text on PostgreSQL (migration 0005_history_search), substrings on
-SQLite. app.selectors.history_for and the API's HistorySearchFilter call search_history."""
+SQLite. app.selectors.history (the API and the history page) calls search_history."""
 
 from django.contrib.postgres.search import SearchQueryField, SearchRank, SearchVectorField
 from django.db import connections

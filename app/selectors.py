@@ -1,5 +1,7 @@
 """Every read the service makes: history, one record, engine and health status."""
 
+import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,11 +16,46 @@ from app.search import search_history
 
 
 def history_for(*, user: AbstractBaseUser, search: str = "") -> QuerySet[OcrRecord]:
-    """A user's own records, newest first. Every history read starts here.
+    """A user's own records, newest first; with `search`, the records that match it, most
+    relevant first (search_history). selectors.history with no filter."""
+    return history(owner=user, q=search)
 
-    With `search`, the records that match it, most relevant first (search_history)."""
-    records = OcrRecord.objects.filter(owner=user).order_by("-created_at", "-id")
-    return search_history(records, search)
+
+# The fields `?ordering=` may name, on the API and the history page alike.
+HISTORY_ORDERING_FIELDS = ("created_at", "duration_ms", "file_name", "engine")
+
+
+def history(
+    *,
+    owner: AbstractBaseUser,
+    q: str = "",
+    engine: str = "",
+    status: str = "",
+    created_after: datetime.datetime | None = None,
+    created_before: datetime.datetime | None = None,
+    ordering: Sequence[str] = (),
+) -> QuerySet[OcrRecord]:
+    """The owner's records narrowed and ordered as `GET /api/history/` and the history page
+    show them: the one implementation of both, so the two cannot drift apart.
+
+    `engine`, `status`: exact values ("" for any). `created_after` is inclusive,
+    `created_before` exclusive. `ordering`: fields of HISTORY_ORDERING_FIELDS, `-` for
+    descending; others are ignored. Without it, newest first, or most relevant first with
+    `q` (search_history: full-text on PostgreSQL). Ties go newest id first, so that pages
+    never repeat or skip a row.
+    """
+    records = OcrRecord.objects.filter(owner=owner)
+    if engine:
+        records = records.filter(engine=engine)
+    if status:
+        records = records.filter(status=status)
+    if created_after is not None:
+        records = records.filter(created_at__gte=created_after)
+    if created_before is not None:
+        records = records.filter(created_at__lt=created_before)
+    chosen = [field for field in ordering if field.removeprefix("-") in HISTORY_ORDERING_FIELDS]
+    records = records.order_by(*(chosen or ["-created_at"]), "-id")
+    return search_history(records, q, ranked=not chosen)
 
 
 def record_for(*, user: AbstractBaseUser, pk: int) -> OcrRecord:

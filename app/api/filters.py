@@ -1,12 +1,19 @@
+"""The history's query-string parameters: read into selectors.history's arguments, and
+documented in the OpenAPI schema by the backends HistoryViewSet lists."""
+
 import datetime
+from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.settings import api_settings
 
-from app import search
+from app import search, selectors
 from app.engines import registry
 from app.models import OcrRecord
 
@@ -41,18 +48,45 @@ class HistoryFilter(django_filters.FilterSet):
         fields = ["engine", "status", "created_after", "created_before"]
 
 
-class HistoryOrderingFilter(OrderingFilter):
-    """`?ordering=`, DRF's, for the history; without it, newest first. Runs before
-    HistorySearchFilter, which orders a search by relevance unless the client chose."""
+def history_arguments(params: QueryDict, *, strict: bool) -> dict[str, Any]:
+    """selectors.history's keyword arguments (all but the owner) from a query string.
 
-    def requested(self, request, queryset, view) -> list[str]:
-        """The valid fields of `?ordering=`, or [] when the client did not choose one."""
-        params = request.query_params.get(self.ordering_param, "")
-        fields = [param.strip() for param in params.split(",") if param.strip()]
-        return self.remove_invalid_fields(queryset, fields, view, request) if fields else []
+    A bad filter value (an unknown engine or status, a date that is not one) is a 400
+    naming the parameter when `strict` (the API); the pages ignore every filter instead of
+    answering an error page. Unknown `ordering` fields are dropped either way."""
+    filterset = HistoryFilter(params, queryset=OcrRecord.objects.none())
+    if filterset.is_valid():
+        cleaned = filterset.form.cleaned_data
+    elif strict:
+        raise translate_validation(filterset.errors)  # as DjangoFilterBackend: codes kept
+    else:
+        cleaned = {}
+    ordering = params.get(api_settings.ORDERING_PARAM, "")
+    return {
+        "q": params.get(api_settings.SEARCH_PARAM, ""),
+        "engine": cleaned.get("engine") or "",
+        "status": cleaned.get("status") or "",
+        "created_after": cleaned.get("created_after"),
+        "created_before": cleaned.get("created_before"),
+        "ordering": [field.strip() for field in ordering.split(",") if field.strip()],
+    }
+
+
+class HistoryFilterBackend(DjangoFilterBackend):
+    """Documents HistoryFilter's parameters in the schema; selectors.history applies them."""
+
+    def filter_queryset(self, request, queryset, view):
+        return queryset  # HistoryViewSet.get_queryset has filtered it (selectors.history)
+
+
+class HistoryOrderingFilter(OrderingFilter):
+    """Documents `?ordering=` (DRF's) in the schema; selectors.history applies it."""
+
+    def filter_queryset(self, request, queryset, view):
+        return queryset  # HistoryViewSet.get_queryset has ordered it (selectors.history)
 
     def get_schema_operation_parameters(self, view):
-        fields = ", ".join(getattr(view, "ordering_fields", None) or [])
+        fields = ", ".join(selectors.HISTORY_ORDERING_FIELDS)
         description = (
             f"Order by {fields} (`-` before a field: descending; several: comma-separated). "
             "Default: newest first, or most relevant first with `search`."
@@ -64,15 +98,13 @@ class HistoryOrderingFilter(OrderingFilter):
 
 
 class HistorySearchFilter(BaseFilterBackend):
-    """`?search=`: search.search_history (full-text on PostgreSQL), most relevant first
-    unless `?ordering=` was given. Runs after HistoryFilter and HistoryOrderingFilter."""
+    """Documents `?search=` in the schema; selectors.history applies it (search.search_history:
+    full-text on PostgreSQL, most relevant first unless `?ordering=` was given)."""
 
     search_param = api_settings.SEARCH_PARAM
 
     def filter_queryset(self, request, queryset, view):
-        term = request.query_params.get(self.search_param, "")
-        ranked = not HistoryOrderingFilter().requested(request, queryset, view)
-        return search.search_history(queryset, term, ranked=ranked)
+        return queryset  # HistoryViewSet.get_queryset has searched it (selectors.history)
 
     def get_schema_operation_parameters(self, view):
         description = (

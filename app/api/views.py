@@ -2,7 +2,6 @@
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -17,7 +16,13 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from app import export, inputs, media, selectors, services
-from app.api.filters import HistoryFilter, HistoryOrderingFilter, HistorySearchFilter
+from app.api.filters import (
+    HistoryFilter,
+    HistoryFilterBackend,
+    HistoryOrderingFilter,
+    HistorySearchFilter,
+    history_arguments,
+)
 from app.api.parsers import JSONParser
 from app.api.rendering import CONTENT_TYPES, rendered_result
 from app.api.serializers import (
@@ -191,17 +196,16 @@ class HistoryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = OcrRecordSerializer
-    # Filters, then ?ordering=, then ?search= (app.search.search_history: full-text on
-    # PostgreSQL, most relevant first unless ?ordering= was given).
-    filter_backends = [DjangoFilterBackend, HistoryOrderingFilter, HistorySearchFilter]
+    # selectors.history filters, orders and searches (the history page calls it too); these
+    # backends only document its parameters in the schema.
+    filter_backends = [HistoryFilterBackend, HistoryOrderingFilter, HistorySearchFilter]
     filterset_class = HistoryFilter
-    ordering_fields = ["created_at", "duration_ms", "file_name", "engine"]
-    ordering = ["-created_at"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return OcrRecord.objects.none()
-        return selectors.history_for(user=self.request.user)
+        arguments = history_arguments(self.request.query_params, strict=True)
+        return selectors.history(owner=self.request.user, **arguments)
 
     def perform_destroy(self, instance) -> None:
         services.delete_record(record=instance)

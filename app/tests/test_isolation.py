@@ -285,7 +285,7 @@ HISTORY_QUERIES = [
 ]
 LIST_CASES = [
     *[("jwt", "/api/history/", query) for query in HISTORY_QUERIES],
-    # The page runs the API's own filter backends (app/web/queries.py): the main ones again.
+    # The page reads through the same selector as the API (selectors.history): the main ones again.
     *[("session", "/history/", query) for query in HISTORY_QUERIES[:4] + HISTORY_QUERIES[7:9]],
     ("key", "/api/history/", {"search": TEXT_WORD}),
     ("browser api", "/api/history/", {"search": "invoice"}),

@@ -45,7 +45,7 @@ ORDERINGS = [
 
 class HistoryControls(forms.Form):
     """What the history page's filter bar shows. The same names as the API's query string;
-    the filtering itself happens in app/web/queries.py."""
+    the filtering itself happens in app.selectors.history."""
 
     search = forms.CharField(required=False, label="Search")
     engine = forms.ChoiceField(

@@ -18,10 +18,10 @@ from PIL import Image
 
 from app import images, selectors, services
 from app.api.errors import json_not_found
+from app.api.filters import history_arguments
 from app.api.pagination import HistoryPagination
 from app.api.serializers import OcrRecordSerializer
 from app.web.forms import ApiKeyForm, HistoryControls, SignUpForm
-from app.web.queries import filtered_history
 
 COMMON = ("JPEG", "PNG")  # listed first on the upload page
 NEW_KEY = "new_api_key"  # session slot holding a just-made key until it has been shown
@@ -60,7 +60,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     controls = HistoryControls(request.GET or None)
     controls.is_valid()
-    paginator = Paginator(filtered_history(user=request.user, request=request), HistoryPagination.page_size)
+    # The same reads as GET /api/history/, except that a bad filter is ignored, not an error.
+    records = selectors.history(owner=request.user, **history_arguments(request.GET, strict=False))
+    paginator = Paginator(records, HistoryPagination.page_size)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
