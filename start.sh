@@ -103,6 +103,8 @@ serve() {
   export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-1}
   export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-1}
   export DJANGO_HSTS_SECONDS=${DJANGO_HSTS_SECONDS:-31536000}
+  # nginx appends the address it saw to X-Forwarded-For: count throttles by that entry.
+  export OCR_NUM_PROXIES=${OCR_NUM_PROXIES:-1}
   prepare_django
   "$PY" manage.py check --deploy --fail-level WARNING
   MAX_BODY_BYTES=$("$PY" manage.py shell -v 0 -c "from django.conf import settings; print(settings.OCR_MAX_REQUEST_BYTES)")

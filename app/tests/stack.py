@@ -215,7 +215,7 @@ def admin_session(stack: Stack, username: str) -> dict[str, str]:
         "/admin/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"},
         cookies=login.cookies.get_dict(),
-        headers={"Origin": "https://127.0.0.1"},
+        headers={"Origin": stack.url.replace("http://", "https://", 1)},  # the Host, port and all
         allow_redirects=False,
     )
     assert response.status_code == 302, response.text[-2000:]

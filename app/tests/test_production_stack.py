@@ -56,10 +56,11 @@ def test_serve_passed_the_deploy_checks(stack):
     assert "System check identified no issues (0 silenced)." in stack.log_text()
 
 
-def test_upload_through_nginx_reads_the_text(alice_record):
+def test_upload_through_nginx_reads_the_text(stack, alice_record):
     assert cer("\n".join(LINES), alice_record["text"]) <= 0.05
-    # The scheme the client used, from the proxy; Debian's uwsgi_params pass $host (no port).
-    assert alice_record["image_url"] == f"https://127.0.0.1/api/history/{alice_record['id']}/image/"
+    # The scheme the client used, from the proxy; the Host with its port (nginx's $http_host).
+    port = stack.url.rsplit(":", 1)[1]
+    assert alice_record["image_url"] == f"https://127.0.0.1:{port}/api/history/{alice_record['id']}/image/"
 
 
 def test_owner_gets_the_image_others_and_direct_media_get_404(stack, alice_record, alice):
