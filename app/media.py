@@ -35,6 +35,9 @@ def image_response(record: OcrRecord) -> HttpResponse:
         response = _local_file(record, name, content_type)
         response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
+    if content_type == "application/pdf":
+        # A PDF is never shown inline: its scripts and forms would run in our origin's viewer.
+        response["Content-Disposition"] = "attachment"
     return response
 
 
@@ -67,6 +70,7 @@ def _presigned_url(storage, name: str, content_type: str) -> str:
         parameters={
             "ResponseContentType": content_type,
             "ResponseCacheControl": f"private, max-age={seconds}",
+            **({"ResponseContentDisposition": "attachment"} if content_type == "application/pdf" else {}),
         },
         expire=seconds,
     )

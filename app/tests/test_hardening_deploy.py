@@ -98,3 +98,21 @@ def test_a_client_sent_x_forwarded_for_does_not_open_a_new_throttle_bucket(stack
         connection.close()
     assert statuses[:20] == [401] * 20, statuses
     assert statuses[20] == 429
+
+
+@pytest.mark.parametrize("accel", ["", "/media/"])
+def test_a_pdf_record_is_served_as_an_attachment_never_inline(settings, user, api, accel):
+    """Both local paths: streamed by Django, and named to nginx by X-Accel-Redirect (nginx
+    keeps the upstream's Content-Disposition)."""
+    from django.core.files.base import ContentFile
+
+    from app.tests.factories import OcrRecordFactory
+
+    settings.OCR_MEDIA_ACCEL_REDIRECT = accel
+    pdf = OcrRecordFactory(owner=user, image=ContentFile(b"%PDF-1.4\n%%EOF\n", name="doc.pdf"))
+    png = OcrRecordFactory(owner=user)
+    response = api.get(f"/api/history/{pdf.pk}/image/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == "attachment"
+    assert api.get(f"/api/history/{png.pk}/image/").get("Content-Disposition", "") != "attachment"
