@@ -28,6 +28,8 @@ from playwright.sync_api import sync_playwright
 from app.tests.imaging import cer, encode, english_lines, render
 from app.tests.processes import free_port, stop_group
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"

@@ -28,6 +28,8 @@ from app.tests.imaging import encode, english_lines, render
 from app.tests.responses import assert_error
 from app.tests.stack import PASSWORD, Stack, missing_tools, running_stack, signed_up, stack_database
 
+pytestmark = pytest.mark.stack
+
 POSTGRES = ("127.0.0.1", 5432)
 ENGINE_TIMEOUT = 6  # seconds: OCR_ENGINE_TIMEOUT in the stack
 SMALL = encode(render(english_lines(2, seed=41)))  # well under the timeout

@@ -40,6 +40,8 @@ from app.tests.stack import (
     stack_database,
 )
 
+pytestmark = pytest.mark.load
+
 LOAD_SECONDS = float(os.environ.get("OCR_LOAD_SECONDS", "180"))
 USERS = 5
 STAFF = "load0"  # also exports every record as CSV from the admin

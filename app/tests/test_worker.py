@@ -21,6 +21,8 @@ from app.tests.imaging import cer, encode, english_lines, render
 from app.tests.processes import stop_group
 from onlineocr.celery import app as celery_app
 
+pytestmark = pytest.mark.worker
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
