@@ -19,6 +19,8 @@ from PIL import Image
 from app.tests.imaging import cer, encode, english_lines, render
 from app.tests.stack import missing_tools, running_stack, signed_up
 
+pytestmark = pytest.mark.stack
+
 HARAKIRI_SECONDS = 5
 MAX_UPLOAD_BYTES = 2_000_000
 LINES = english_lines(3, seed=31)
