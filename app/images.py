@@ -19,7 +19,7 @@ from app.errors import InvalidInput, TooLarge
 # Pillow names it so; the first picture is the photo.
 ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO"}
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-# Pillow's own bomb check is a process-wide global; ours (_check_pixels, from the
+# Pillow's own bomb check is a process-wide global; ours (check_pixels, from the
 # header, before any pixel is decoded) follows OCR_MAX_PIXELS instead.
 Image.MAX_IMAGE_PIXELS = None
 # Tesseract refuses a side over 32767 px, and ddddocr scales an image to 64 px high, so a
@@ -62,7 +62,7 @@ def decode(data: bytes) -> DecodedImage:
                 f"send one of {', '.join(sorted(ALLOWED_FORMATS))}.",
                 code="unsupported_format",
             )
-        _check_pixels(img.width, img.height, max_pixels)
+        check_pixels(img.width, img.height, max_pixels)
         img.seek(0)  # first frame of an animation
         img.load()
     except UnidentifiedImageError as exc:
@@ -93,7 +93,8 @@ def _pixels_as_stored(img: Image.Image, fmt: str) -> bool:
     )
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """An image's (or a PDF page's) size within the limits every engine can read in memory."""
     if width <= 0 or height <= 0:
         raise InvalidInput("The image has no pixels.", code="invalid_image")
     if max(width, height) > MAX_SIDE:

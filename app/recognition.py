@@ -20,7 +20,7 @@ PAGE_SEPARATOR = "\n\n"
 class Source:
     data: bytes
     extension: str
-    width: int  # of the image, or of page 1 as rendered
+    width: int  # of the image, or of page 1 as it renders
     height: int
     image: Image.Image | None  # None for a PDF: its pages are rendered while they are read
     pages: int = 1
@@ -32,7 +32,8 @@ def load(data: bytes) -> Source:
         return Source(data, decoded.extension, decoded.width, decoded.height, decoded.image)
     images.check_size(data)
     with pdf.opened(data) as document:
-        width, height = pdf.first_page_size(document)
+        # Every page's size is checked here, before anything is stored or rendered.
+        (width, height), *_ = pdf.page_sizes(document)
         return Source(data, ".pdf", width, height, None, pages=len(document))
 
 

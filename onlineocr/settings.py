@@ -189,6 +189,9 @@ OCR_URL_ALLOWLIST = env.list("OCR_URL_ALLOWLIST", default=[])
 # PDFs: pages rendered at this resolution, and at most this many pages per upload.
 OCR_PDF_DPI = env.int("OCR_PDF_DPI", default=200)
 OCR_PDF_MAX_PAGES = env.int("OCR_PDF_MAX_PAGES", default=50)
+# Memory one page's render may take above the worker's own size (a child process under
+# RLIMIT_AS, app/pdf.py; its deadline is OCR_ENGINE_TIMEOUT): past it, 422 pdf_too_complex.
+OCR_PDF_RENDER_MEMORY_MB = env.int("OCR_PDF_RENDER_MEMORY_MB", default=1024)
 # A base64 body is 4/3 of the image, plus room for the other fields.
 OCR_MAX_REQUEST_BYTES = OCR_MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = OCR_MAX_REQUEST_BYTES
@@ -243,6 +246,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("OCR_AUTH_THROTTLE", default="20/minute"),
     },
+    # Proxies in front that append to X-Forwarded-For (nginx: 1); 0 counts REMOTE_ADDR only.
+    "NUM_PROXIES": env.int("OCR_NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "app.api.errors.exception_handler",
     # `format` is a field of POST /api/ocr/ (text, hocr, tsv), not content negotiation.
     "URL_FORMAT_OVERRIDE": None,
