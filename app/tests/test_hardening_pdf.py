@@ -71,3 +71,18 @@ def test_an_ordinary_page_renders_as_before():
     assert image.size == (1700, 2200)
     assert image.getpixel((10, 2190)) == (0, 0, 0)  # the square, bottom left
     assert image.getpixel((1000, 1000)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("media_box", ["0 0 14400 1", "0 0 1 14400", "0 0 0.01 0.01"])
+def test_a_thin_page_is_a_4xx_with_nothing_stored_for_ddddocr(api, media_files, media_box):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from app.models import OcrRecord
+    from app.tests.responses import assert_error
+
+    upload = SimpleUploadedFile("strip.pdf", raw_pdf(media_box), "application/pdf")
+    response = api.post("/api/ocr/", {"image": upload, "engine": "ddddocr"}, format="multipart")
+    code = "invalid_pdf" if media_box.endswith("0.01") else "image_too_large"
+    assert_error(response, 400 if code == "invalid_pdf" else 413, code)
+    assert not OcrRecord.objects.exists()
+    assert not media_files()
