@@ -15,6 +15,12 @@ from django.utils.html import format_html
 
 from app import export, media, services
 from app.models import ApiKey, OcrRecord
+from app.web.throttle import throttled_posts
+
+# The admin's log-in form counts in the same per-address sign-in bucket as the API and the
+# pages (OCR_AUTH_THROTTLE): it guards the most powerful accounts. AdminSite.get_urls reads
+# `self.login` when the URLs are built, after this module is imported by autodiscover.
+admin.site.login = throttled_posts(admin.site.login)
 
 
 @admin.register(OcrRecord)

@@ -8,12 +8,19 @@
 
 import base64
 import binascii
+from datetime import timedelta
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
 from app import selectors, services
+
+CHAIN_CLAIM = "chain_iat"  # when the login that began this chain of refreshes happened
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -68,3 +75,35 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "name": "X-API-Key",
             "description": "Also accepted as `Authorization: APPCODE <key>` or `Authorization: Basic <key>`.",
         }
+
+
+class ChainedRefreshToken(RefreshToken):
+    """A refresh token whose rotations never outlive its login by more than
+    JWT_REFRESH_MAX_DAYS: the login time rides along as a claim through every refresh, the
+    token is refused past it, and a rotated token expires no later than it."""
+
+    def __init__(self, token=None, verify: bool = True) -> None:
+        super().__init__(token, verify)
+        # A new token starts a chain; one minted before this claim existed starts at its iat.
+        self.payload.setdefault(CHAIN_CLAIM, self.payload["iat"])
+        self._clamp_exp()
+
+    def verify(self) -> None:
+        super().verify()
+        started = datetime_from_epoch(self.payload.get(CHAIN_CLAIM, self.payload["iat"]))
+        if self.current_time >= started + self._max_age():
+            raise TokenError(f"Signed in more than {settings.JWT_REFRESH_MAX_DAYS} days ago; sign in again.")
+
+    def set_exp(self, claim: str = "exp", from_time=None, lifetime=None) -> None:
+        super().set_exp(claim, from_time, lifetime)
+        if claim == "exp":
+            self._clamp_exp()
+
+    def _clamp_exp(self) -> None:
+        if CHAIN_CLAIM in self.payload and "exp" in self.payload:
+            end = datetime_to_epoch(datetime_from_epoch(self.payload[CHAIN_CLAIM]) + self._max_age())
+            self.payload["exp"] = min(self.payload["exp"], end)
+
+    @staticmethod
+    def _max_age() -> timedelta:
+        return timedelta(days=settings.JWT_REFRESH_MAX_DAYS)

@@ -259,7 +259,39 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Tokens carry a digest of the password hash: a password change ends every access token
+    # at once (app/services/accounts.py also blacklists every refresh token).
+    "CHECK_REVOKE_TOKEN": True,
 }
+# A refresh chain (login, then refresh after refresh) ends this long after the login.
+JWT_REFRESH_MAX_DAYS = env.int("JWT_REFRESH_MAX_DAYS", default=30)
+
+# --- Limits per user (app/throttles.py) -------------------------------------------
+# OCR requests per API key (or per user without a key, per address when anonymous);
+# empty: no rate limit. Daily quotas of stored images and of their pages, counted from
+# the records since midnight UTC; 0: unlimited.
+OCR_USER_THROTTLE = env.str("OCR_USER_THROTTLE", default="120/minute")
+OCR_DAILY_IMAGE_QUOTA = env.int("OCR_DAILY_IMAGE_QUOTA", default=0)
+OCR_DAILY_PAGE_QUOTA = env.int("OCR_DAILY_PAGE_QUOTA", default=0)
+
+# --- Cache: throttle counters, shared by every worker process ----------------------
+# CACHE_URL (redis://...) when given, or the Celery broker when jobs really go to Redis;
+# otherwise a table in the database, which every process (and every machine using the same
+# database) shares, transactionally. A per-process memory cache would give each uWSGI
+# worker its own sign-in budget.
+CACHE_URL = env.str("CACHE_URL", default="") or (
+    CELERY_BROKER_URL if not CELERY_TASK_ALWAYS_EAGER and CELERY_BROKER_URL.startswith("redis") else ""
+)
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "onlineocr_cache",  # created by migration app/0006_cache_table
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "onlineocr API",

@@ -15,6 +15,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
+from app.authentication import ChainedRefreshToken
 from app.engines.ddddocr import SLIDE_ALGORITHMS
 from app.models import ApiKey, OcrRecord
 
@@ -65,11 +66,56 @@ class RegisterSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class TokenObtainRequestSerializer(RejectUnknownFields, TokenObtainPairSerializer):
-    pass
+    token_class = ChainedRefreshToken  # a login starts a refresh chain (JWT_REFRESH_MAX_DAYS)
 
 
 class TokenRefreshRequestSerializer(RejectUnknownFields, TokenRefreshSerializer):
-    pass
+    token_class = ChainedRefreshToken  # carries the login time; refused past the chain's end
+
+
+class TokenLogoutSerializer(RejectUnknownFields, serializers.Serializer):
+    refresh = serializers.CharField(max_length=2000)
+
+    def validate(self, attrs: dict) -> dict:
+        # A bad, expired or already blacklisted token raises TokenError: the view makes it a 401.
+        return {"token": ChainedRefreshToken(attrs["refresh"])}
+
+
+class PasswordChangeSerializer(RejectUnknownFields, serializers.Serializer):
+    old_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+    new_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+
+    def validate_old_password(self, value: str) -> str:
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("The current password is wrong.", code="wrong_password")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            validate_password(attrs["new_password"], user=self.context["user"])
+        except DjangoValidationError as exc:
+            messages = {"new_password": list(exc.messages)}
+            raise serializers.ValidationError(messages, code="weak_password") from exc
+        return attrs
+
+
+class TokenPairSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+    access = serializers.CharField()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class UsageSerializer(serializers.Serializer):
+    """Today's (UTC) stored images and pages against the daily quotas (0: unlimited)."""
+
+    images_today = serializers.IntegerField()
+    pages_today = serializers.IntegerField()
+    image_quota = serializers.IntegerField()
+    page_quota = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
 
 
 class UserSerializer(serializers.Serializer):

@@ -1,10 +1,12 @@
 """Thin API views: validate, call a service or selector, shape the response."""
 
+from django.contrib.auth import update_session_auth_hash
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -12,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -32,20 +35,27 @@ from app.api.serializers import (
     ApiKeySerializer,
     BatchRequestSerializer,
     BatchSerializer,
+    DetailSerializer,
     EngineSerializer,
     ErrorSerializer,
     ExportRequestSerializer,
     HealthSerializer,
     OcrRecordSerializer,
     OcrRequestSerializer,
+    PasswordChangeSerializer,
     RegisterSerializer,
     SlideRequestSerializer,
     SlideResultSerializer,
+    TokenLogoutSerializer,
     TokenObtainRequestSerializer,
+    TokenPairSerializer,
     TokenRefreshRequestSerializer,
+    UsageSerializer,
     UserSerializer,
 )
+from app.authentication import ChainedRefreshToken
 from app.models import ApiKey, OcrRecord
+from app.throttles import OCR_THROTTLES, usage_today
 
 # ?format= of the history export: the line writer and the content type.
 EXPORT_FORMATS = {
@@ -60,7 +70,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
-ERRORS = errors(400, 401, 413, 503)
+ERRORS = errors(400, 401, 413, 429, 503)  # 429: OCR_USER_THROTTLE or a daily quota
 
 
 def record_or_rendering(status: int, description: str) -> dict:
@@ -101,6 +111,27 @@ class TokenRefresh(AuthThrottled, TokenRefreshView):
     serializer_class = TokenRefreshRequestSerializer
 
 
+class TokenLogoutView(AuthThrottled, APIView):
+    """The refresh token is its own credential: whoever holds it may end it."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        request=TokenLogoutSerializer,
+        responses={200: DetailSerializer, **errors(400, 401, 429)},
+        description="Log out: blacklist the refresh token. Its access tokens live out their minutes.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenLogoutSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        services.log_out(refresh=serializer.validated_data["token"])
+        return Response({"detail": "Logged out: the refresh token no longer works."})
+
+
 def file_or_json(serializer) -> dict:
     """The image endpoints take the same fields as a multipart form or a JSON body."""
     return {"multipart/form-data": serializer, "application/json": serializer}
@@ -108,6 +139,7 @@ def file_or_json(serializer) -> dict:
 
 class OcrView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_classes = OCR_THROTTLES  # OCR_USER_THROTTLE and the daily quotas
 
     @extend_schema(
         request=file_or_json(OcrRequestSerializer),
@@ -161,6 +193,7 @@ def _created_status(record: OcrRecord, unfinished: bool) -> int:
 
 class SlideView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_classes = OCR_THROTTLES
 
     @extend_schema(
         request=file_or_json(SlideRequestSerializer),
@@ -273,9 +306,33 @@ class NotWithApiKey(BasePermission):
         return not isinstance(request.auth, ApiKey)
 
 
+class PasswordChangeView(AuthThrottled, APIView):
+    """A password-backed sign-in only: a leaked API key cannot change its owner's password."""
+
+    permission_classes = [IsAuthenticated, NotWithApiKey]
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={200: TokenPairSerializer, **errors(400, 401, 403, 429)},
+        description="Change the password and end every other sign-in: every refresh token, "
+        "access token and session made before stops working. The answer is a new token pair; "
+        "a session caller stays signed in.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        services.change_password(user=request.user, password=serializer.validated_data["new_password"])
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            update_session_auth_hash(request, request.user)
+        refresh = ChainedRefreshToken.for_user(request.user)
+        pair = {"refresh": str(refresh), "access": str(refresh.access_token)}
+        return Response(TokenPairSerializer(pair).data)
+
+
 @extend_schema_view(
     list=extend_schema(
-        description="The caller's keys (the keys themselves are never shown again).",
+        description="The caller's keys (the keys themselves are never shown again), and `usage`: "
+        "today's (UTC) stored images and pages against the daily quotas (0: unlimited).",
         responses={200: ApiKeySerializer(many=True), **errors(401, 403, 404)},
     ),
     create=extend_schema(
@@ -296,6 +353,12 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Ge
             return ApiKey.objects.none()
         return selectors.api_keys_for(user=self.request.user)
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """The page of keys, and beside it the user's OCR today against the daily quotas."""
+        response = super().list(request, *args, **kwargs)
+        response.data["usage"] = UsageSerializer(usage_today(user=request.user)).data
+        return response
+
     def create(self, request: Request) -> Response:
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -309,6 +372,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Ge
 
 class BatchCreateView(APIView):
     parser_classes = [MultiPartParser]
+    throttle_classes = OCR_THROTTLES
 
     @extend_schema(
         request={"multipart/form-data": BatchRequestSerializer},

@@ -8,6 +8,7 @@ from django.conf import settings
 from rest_framework.permissions import BasePermission
 
 from app.authentication import ApiKeyAuthentication
+from app.throttles import OCR_THROTTLES
 
 
 class KeyOrAnonymousIfAllowed(BasePermission):
@@ -16,10 +17,12 @@ class KeyOrAnonymousIfAllowed(BasePermission):
 
 
 class DialectView:
-    """Mixin for dialect views: API-key auth only (no session, so no CSRF), no throttling."""
+    """Mixin for dialect views: API-key auth only (no session, so no CSRF); the same per-key
+    rate and daily quotas as the API (app/throttles.py), per address when anonymous."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [KeyOrAnonymousIfAllowed]
+    throttle_classes = OCR_THROTTLES
 
     def owner(self, request):
         return request.user if request.user.is_authenticated else None

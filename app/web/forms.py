@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, UserCreationForm
 
 from app.engines import registry
 from app.models import OcrRecord
@@ -61,5 +61,10 @@ class HistoryControls(forms.Form):
         )
 
 
-class ApiKeyForm(forms.Form):
+class PasswordForm(InlineErrors, PasswordChangeForm):
+    """The current password, then the new one twice; Django's validators run on clean.
+    Saved through services.change_password, never PasswordChangeForm.save."""
+
+
+class ApiKeyForm(InlineErrors, forms.Form):
     name = forms.CharField(max_length=100, label="Name", help_text="What the key is for, e.g. “scanner”.")

@@ -27,4 +27,6 @@ urlpatterns = [
     path("records/<int:pk>/delete/", views.delete_record, name="record-delete"),
     path("keys/", views.api_keys, name="api-keys"),
     path("keys/<int:pk>/revoke/", views.revoke_api_key, name="api-key-revoke"),
+    # Throttled like the log-in: the form checks the current password.
+    path("password/", throttled_posts(views.change_password), name="password"),
 ]

@@ -6,7 +6,7 @@ the upload progress is real and there is one way in for images.
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -17,11 +17,12 @@ from django.views.decorators.http import require_http_methods
 from PIL import Image
 
 from app import images, selectors, services
+from app.throttles import usage_today
 from app.api.errors import json_not_found
 from app.api.filters import history_arguments
 from app.api.pagination import HistoryPagination
 from app.api.serializers import OcrRecordSerializer
-from app.web.forms import ApiKeyForm, HistoryControls, SignUpForm
+from app.web.forms import ApiKeyForm, HistoryControls, PasswordForm, SignUpForm
 
 COMMON = ("JPEG", "PNG")  # listed first on the upload page
 NEW_KEY = "new_api_key"  # session slot holding a just-made key until it has been shown
@@ -138,7 +139,8 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     keys = selectors.api_keys_for(user=request.user)
     shown = request.session.pop(NEW_KEY, None)
     created = {"key": keys.get(pk=shown["id"]), "plain": shown["plain"]} if shown else None
-    response = render(request, "web/api_keys.html", {"form": form, "keys": keys, "created": created})
+    context = {"form": form, "keys": keys, "created": created, "usage": usage_today(user=request.user)}
+    response = render(request, "web/api_keys.html", context)
     response["Cache-Control"] = "no-store"  # the page may hold a key in clear
     return response
 
@@ -150,3 +152,17 @@ def revoke_api_key(request: HttpRequest, pk: int) -> HttpResponse:
     services.revoke_api_key(api_key=api_key)
     messages.success(request, f"The key “{api_key.name}” is revoked: it no longer works.")
     return redirect("web:api-keys")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_password(request: HttpRequest) -> HttpResponse:
+    """A new password ends every other sign-in (sessions, refresh and access tokens); this
+    browser stays logged in."""
+    form = PasswordForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.change_password(user=request.user, password=form.cleaned_data["new_password1"])
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "Your password is changed. Every other sign-in has ended.")
+        return redirect("web:password")
+    return render(request, "web/password.html", {"form": form})
