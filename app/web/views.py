@@ -17,11 +17,11 @@ from django.views.decorators.http import require_http_methods
 from PIL import Image
 
 from app import images, selectors, services
-from app.throttles import usage_today
 from app.api.errors import json_not_found
 from app.api.filters import history_arguments
 from app.api.pagination import HistoryPagination
 from app.api.serializers import OcrRecordSerializer
+from app.throttles import usage_today
 from app.web.forms import ApiKeyForm, HistoryControls, PasswordForm, SignUpForm
 
 COMMON = ("JPEG", "PNG")  # listed first on the upload page
