@@ -363,7 +363,7 @@ def admin_export(client: LoadClient, op: str, shown: list[int]) -> dict[int, dic
         200,
         data=form,
         cookies=client.admin_cookies,
-        headers={"Origin": "https://127.0.0.1"},
+        headers={"Origin": client.stack.url.replace("http://", "https://", 1)},  # the Host, port and all
     )
     if response is None:
         return None
