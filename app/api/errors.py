@@ -53,10 +53,29 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None  # a real bug: let Django log it and answer 500
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body(*_first_error(exc.detail), fields=exc.detail)
+        code, message = _first_error(exc.detail)
+        response.data = error_body(code, message[:MESSAGE_SHOWN], fields=_capped(exc.detail))
     else:
         response.data = error_body(_code(exc), _message(exc))
     return response
+
+
+# How much of a validation error goes back: its fields, the messages of each, their length.
+# The messages may echo the client's input, and a list field may fail for every item.
+FIELDS_SHOWN = 10
+MESSAGES_SHOWN = 5
+MESSAGE_SHOWN = 500
+
+
+def _capped(detail: Any) -> Any:
+    """The ValidationError's detail, cut to a bounded size whatever the request sent."""
+    if isinstance(detail, dict):
+        return {str(key)[:100]: _capped(value) for key, value in list(detail.items())[:FIELDS_SHOWN]}
+    if isinstance(detail, list):
+        return [_capped(item) for item in detail[:MESSAGES_SHOWN]]
+    if isinstance(detail, str) and len(detail) > MESSAGE_SHOWN:
+        return exceptions.ErrorDetail(detail[:MESSAGE_SHOWN], code=getattr(detail, "code", None))
+    return detail
 
 
 def _code(exc: exceptions.APIException) -> str:
