@@ -39,7 +39,9 @@ def drip_server(settings) -> Iterator[dict[str, str]]:
                     conn.sendall(b"HTTP/1.1 200 OK\r\n")
                     payload = b"X-Drip: " + b"a" * 1000
                 else:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n")
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
+                    )
                     payload = PNG
                 for byte in payload:
                     if stop.wait(0.2):
@@ -117,3 +119,29 @@ def test_a_market_configure_of_many_keys_answers_briefly(api):
     response = api.generic("POST", "/api/ocr/", json.dumps(body), content_type="application/json")
     assert_error(response, 400, "unknown_option")
     assert len(response.content) < 2048
+
+
+# --- item 7: a non-ASCII image_url is encoded, not a 500 --------------------------------------
+
+
+def test_a_non_ascii_image_url_path_is_percent_encoded(api, image_server, settings):
+    base, routes = image_server
+    settings.OCR_URL_ALLOWLIST = ["127.0.0.2/32"]
+    routes["/img%C3%A9.png?q=%C3%A9"] = (200, {"Content-Type": "image/png"}, PNG)
+    response = api.post(
+        "/api/ocr/", {"image_url": f"{base}/imgé.png?q=é", "engine": "tesseract"}, format="json"
+    )
+    assert response.status_code == 201, response.content[:500]
+    assert response.json()["file_name"] == "imgé.png"
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://bücher.invalid/x.png", "url_fetch_failed"),
+        (f"http://{'ü' * 70}.example/x.png", "invalid_url"),
+    ],
+    ids=["idna-host-unresolved", "idna-label-too-long"],
+)
+def test_a_non_ascii_host_is_a_clear_4xx(api, url, code):
+    assert_error(api.post("/api/ocr/", {"image_url": url}, format="json"), 400, code)
