@@ -656,6 +656,9 @@ NOT_OWNER_SCOPED = {
     "signup/": "makes a new account; takes no ids",
     "login/": "signs in; a wrong password for Alice's name is tested on the token route",
     "logout/": "ends the caller's own session",
+    "api/token/logout/": "takes a refresh token, which is its own credential, never an id",
+    "api/password/": "changes the caller's own password; takes no ids",
+    "password/": "the caller's own password-change form; takes no ids",
 }
 
 
