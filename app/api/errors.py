@@ -11,6 +11,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from app.compat import market
 from app.errors import OcrError
 
 logger = logging.getLogger(__name__)
@@ -28,10 +29,7 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = _error_response(exc, context)
     if response is not None:
-        # Cloud-market clients read the reason from this header.
-        # The message may echo the client's input: a newline in it would be a BadHeaderError (500).
-        message = "".join(c if c.isprintable() else " " for c in response.data["error"]["message"])
-        response["X-Ca-Error-Message"] = message.encode("latin-1", "replace").decode("latin-1")[:500]
+        market.add_error_header(response)  # the cloud-market dialect's copy of the message
     return response
 
 

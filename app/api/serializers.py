@@ -2,7 +2,6 @@
 
 import copy
 import difflib
-import json
 from collections.abc import Mapping
 
 from django.contrib.auth import get_user_model
@@ -167,7 +166,6 @@ class ExportRequestSerializer(serializers.Serializer):
 IMAGE_FIELDS = ("image", "image_base64", "image_url")
 FORMATS = ("json", "text", "hocr", "tsv")
 QUERY_FIELDS = {"format": "format", "async": "queue", "force": "force"}
-CONFIGURE_KEYS = ("engine", "lang", "task", "rotate", "charset", "format")
 
 
 class EngineChoiceSerializer(RejectUnknownFields, serializers.Serializer):
@@ -243,8 +241,10 @@ class OcrRequestSerializer(EngineChoiceSerializer):
 
     def to_internal_value(self, data):
         """Cloud-market style: {"image": "<base64 or URL>", "configure": {engine, lang, ...}}."""
-        if isinstance(data, Mapping) and isinstance(data.get("image"), str):
-            data = _from_market_style(data)
+        from app.compat import market  # the dialect builds on this module's field errors
+
+        if market.is_market_body(data):
+            data = market.from_market_style(data)
         value = super().to_internal_value(data)
         # `async` is a keyword in Python, so the field is `queue`; and the query string
         # (?format=, ?async=, ?force=) wins over the body.
@@ -265,28 +265,6 @@ class OcrRequestSerializer(EngineChoiceSerializer):
                 "Send exactly one of 'image' (a file), 'image_base64' or 'image_url'.", code="missing_image"
             )
         return attrs
-
-
-def _from_market_style(data: dict) -> dict:
-    unknown = sorted(set(data) - {"image", "configure"})
-    if unknown:
-        raise unknown_fields_error(unknown, ["image", "configure"])
-    image, configure = data["image"], data.get("configure") or {}
-    if isinstance(configure, str):  # the market's own demo sends json.dumps(config)
-        try:
-            configure = json.loads(configure)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
-            raise serializers.ValidationError({"configure": ["Not valid JSON."]}, code="invalid") from None
-    if not isinstance(configure, dict):
-        raise serializers.ValidationError({"configure": ["Expected an object."]}, code="invalid")
-    unknown = sorted(set(configure) - set(CONFIGURE_KEYS))
-    if unknown:
-        raise serializers.ValidationError(
-            {"configure": [f"Unknown option(s) {named(unknown)}; allowed: {', '.join(CONFIGURE_KEYS)}."]},
-            code="unknown_option",
-        )
-    is_url = image.strip().lower().startswith(("http://", "https://"))
-    return {**configure, "image_url" if is_url else "image_base64": image}
 
 
 def box_field(**kwargs) -> serializers.ListField:
