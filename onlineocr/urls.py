@@ -13,5 +13,8 @@ urlpatterns = [
     path("", include("app.web.urls")),
 ]
 
-handler404 = "app.web.views.not_found"  # HTML for browser pages, the API's JSON error otherwise
-handler500 = "app.api.errors.json_server_error"
+# JSON on the API's and the older services' paths, HTML pages for browsers elsewhere.
+handler400 = "app.handlers.bad_request"
+handler403 = "app.handlers.permission_denied"
+handler404 = "app.handlers.page_not_found"
+handler500 = "app.handlers.server_error"
