@@ -112,7 +112,8 @@ def score(entry: dict, text: str, answer: object) -> tuple[int, int, str]:
     truth = entry["truth"]
     fold = entry.get("case_sensitive") is False or entry["kind"] == "captcha"
     if entry["kind"] == "math_captcha":
-        return int(str(answer) != str(entry.get("answer"))), 1, f"answer {answer!r} for {entry.get('answer')!r}"
+        expected = entry.get("answer")
+        return int(str(answer) != str(expected)), 1, f"answer {answer!r} for {expected!r}"
     if scope == "fields_normalized":
         return 0, 0, "normalized fields: not scored"
     if scope == "full":
@@ -123,7 +124,7 @@ def score(entry: dict, text: str, answer: object) -> tuple[int, int, str]:
         parts = [str(value) for value in (entry.get("truth_fields") or {}).values()]
     elif scope.startswith("table_cells"):
         parts = [cell for row in entry.get("truth_cells") or [] for cell in row if cell.strip()]
-    elif scope.startswith("first_") and scope.endswith("_lines") or scope in LINE_SCOPES:
+    elif (scope.startswith("first_") and scope.endswith("_lines")) or scope in LINE_SCOPES:
         parts = truth.split() if scope == "first_two_words" else truth.splitlines()
     else:
         raise ValueError(f"unknown truth_scope {scope!r} in {entry['file']}")
@@ -142,7 +143,8 @@ def requests_for(entry: dict, engines: tuple[str, ...]) -> list[tuple[str, dict]
     calls = []
     for name in engines:
         if name == "tesseract":
-            langs = [lang for lang in entry["lang"].split("+") if (TESSERACT_PACKS / f"{lang}.traineddata").exists()]
+            packs = entry["lang"].split("+")
+            langs = [lang for lang in packs if (TESSERACT_PACKS / f"{lang}.traineddata").exists()]
             if entry["lang"] == "mixed":
                 langs = ["eng", "chi_sim"]
             calls.append((name, {"engine": name, "lang": "+".join(langs) or "eng"}))
@@ -200,7 +202,8 @@ def run(entries: list[dict], corpus: Path, engines: tuple[str, ...], verbose: bo
             if verbose:
                 refused = f" refused {reading.status} {reading.code}" if reading.code else ""
                 print(
-                    f"  {reading.file:48} {label:9} CER {reading.cer:5.3f} ({reading.distance}/{reading.length})"
+                    f"  {reading.file:48} {label:9} CER {reading.cer:5.3f}"
+                    f" ({reading.distance}/{reading.length})"
                     f" {reading.seconds * 1000:7.0f} ms{refused} {reading.note}",
                     flush=True,
                 )
@@ -213,7 +216,7 @@ def report(readings: list[Reading], entries: list[dict]) -> None:
     for reading in readings:
         cells[reading.kind, reading.engine].readings.append(reading)
         cells["all", reading.engine].readings.append(reading)
-    kinds = sorted({kind for kind, _ in cells} - {"all"}) + ["all"]
+    kinds = [*sorted({kind for kind, _ in cells} - {"all"}), "all"]
     labels = [e for e in ("tesseract", "rapidocr", "auto", "ddddocr") if any(e == name for _, name in cells)]
     print(f"\n{time.strftime('%Y-%m-%d')}, {common.machine()}, commit {common.git_commit()}")
     print("CER per kind and engine; files scored / sent; median ms per file")
