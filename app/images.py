@@ -26,7 +26,6 @@ Image.MAX_IMAGE_PIXELS = None
 # 100000×1 strip would take gigabytes: both are refused from the header, before decoding.
 MAX_SIDE = 32767
 MAX_ASPECT = 200
-_SOURCE_PNG = "onlineocr_source_png"  # an attribute: Pillow's copies and conversions drop it
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,9 @@ class DecodedImage:
     format: str  # Pillow's name, e.g. "PNG"
     width: int
     height: int
+    # The upload itself when `image` has exactly its pixels (a plain RGB PNG, upright): an
+    # engine reading files (Tesseract) takes it as is instead of a PNG compressed again.
+    png_bytes: bytes | None = None
 
     @property
     def extension(self) -> str:
@@ -70,16 +72,13 @@ def decode(data: bytes) -> DecodedImage:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
         raise InvalidInput(f"The image is truncated or corrupt ({exc}).", code="invalid_image") from exc
     upright = _to_rgb(_apply_orientation(img))
-    if _pixels_as_stored(img, fmt):
-        setattr(upright, _SOURCE_PNG, data)
-    return DecodedImage(image=upright, format=fmt, width=upright.width, height=upright.height)
-
-
-def source_png(image: Image.Image) -> bytes | None:
-    """The uploaded PNG this very image object was decoded from unchanged, if it was: an engine
-    that reads files (Tesseract) can take it as is, instead of a PNG compressed again (16 ms
-    of a 10-line page). Any image derived from it (a copy, a crop, a turn) has none."""
-    return getattr(image, _SOURCE_PNG, None)
+    return DecodedImage(
+        image=upright,
+        format=fmt,
+        width=upright.width,
+        height=upright.height,
+        png_bytes=data if _pixels_as_stored(img, fmt) else None,
+    )
 
 
 def _pixels_as_stored(img: Image.Image, fmt: str) -> bool:

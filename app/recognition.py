@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from app import images, memory, pdf
-from app.engines.base import Engine, Options, Result
+from app.engines.base import Engine, Options, Picture, Result
 from app.errors import InvalidInput
 
 PAGE_SEPARATOR = "\n\n"
@@ -24,12 +24,15 @@ class Source:
     height: int
     image: Image.Image | None  # None for a PDF: its pages are rendered while they are read
     pages: int = 1
+    png_bytes: bytes | None = None  # `data` when it is a PNG with exactly `image`'s pixels
 
 
 def load(data: bytes) -> Source:
     if not pdf.is_pdf(data):
         decoded = images.decode(data)
-        return Source(data, decoded.extension, decoded.width, decoded.height, decoded.image)
+        return Source(
+            data, decoded.extension, decoded.width, decoded.height, decoded.image, png_bytes=decoded.png_bytes
+        )
     images.check_size(data)
     with pdf.opened(data) as document:
         # Every page's size is checked here, before anything is stored or rendered.
@@ -49,7 +52,7 @@ def _read(
     engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None
 ) -> Result:
     if source.image is not None:
-        return engine.recognize(source.image, options)
+        return engine.recognize(Picture(source.image, source.png_bytes), options)
     if options.outputs:
         raise InvalidInput(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
@@ -57,7 +60,7 @@ def _read(
     lines, pages = [], []
     with pdf.opened(source.data) as document:
         for number, image in enumerate(pdf.pages(document), start=1):
-            result = engine.recognize(image, options)
+            result = engine.recognize(Picture(image), options)
             lines += [replace(line, page=number) for line in result.lines]
             pages.append({"page": number, "width": image.width, "height": image.height, "text": result.text})
             if on_page:

@@ -60,6 +60,7 @@ from PIL import Image, ImageFilter, ImageOps  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from app.engines import registry  # noqa: E402
+from app.engines.base import Picture  # noqa: E402
 from app.engines.captcha_math import OPERATORS  # noqa: E402
 from app.errors import Unprocessable  # noqa: E402
 from app.models import OcrRecord  # noqa: E402
@@ -259,7 +260,7 @@ def cpu_seconds() -> float:
 def read_raw(name: str, lang: str, task: str, rotate: bool, data: bytes) -> tuple[str, object]:
     engine, options = registry.select(engine=name, lang=lang, task=task, rotate=rotate)
     try:
-        result = engine.recognize(upright(data), options)
+        result = engine.recognize(Picture(upright(data)), options)
     except Unprocessable:  # an arithmetic captcha read as no expression: the API's 422
         return "", None
     return result.text, result.extra.get("result")

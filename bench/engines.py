@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from app.engines import registry  # noqa: E402
+from app.engines.base import Picture  # noqa: E402
 from app.tests.factories import UserFactory  # noqa: E402
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, encode, english_lines, render  # noqa: E402
 
@@ -72,7 +73,7 @@ def main() -> None:
         raw_times, api_times = [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            raw_text = engine.recognize(image.copy(), options).text
+            raw_text = engine.recognize(Picture(image.copy()), options).text
             raw_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             response = client.post("/api/ocr/", payload, format="json")

@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from urllib3 import encode_multipart_formdata  # noqa: E402
 
-from app.engines import ddddocr, rapidocr  # noqa: E402
+from app.engines import ddddocr_lib, rapidocr, registry  # noqa: E402
 from app.tests.imaging import render  # noqa: E402
 from app.tests.stack import VIA_TLS, missing_tools, running_stack, signed_up  # noqa: E402
 
@@ -79,7 +79,8 @@ def raw_engines() -> dict[str, Callable[[Image.Image, str], object]]:
     """Each engine library's own call, its model built with our engines' settings."""
     import pytesseract
 
-    rapid, dddd = rapidocr._build_model(), ddddocr._quiet()
+    config = registry.engine_config()
+    rapid, dddd = rapidocr._build_model(config), ddddocr_lib.new_model(config.threads)
     return {
         "tesseract": lambda image, lang: pytesseract.image_to_data(image, lang=lang),
         "rapidocr": lambda image, lang: rapid(np.asarray(image)[:, :, ::-1]),  # RGB -> BGR

@@ -116,16 +116,17 @@ def _raw_worker(engine_name: str, image_png: bytes, work, results, ready) -> Non
 
     django.setup()
     from app.engines import registry
+    from app.engines.base import Picture
 
     engine, options = registry.select(engine=engine_name)
     engine.warm_up()
     image = Image.open(io.BytesIO(image_png)).convert("RGB")
-    engine.recognize(image.copy(), options)
+    engine.recognize(Picture(image.copy()), options)
     ready.put(os.getpid())
     while (token := work.get()) is not None:
         started = time.time()
         try:
-            text, error = engine.recognize(image.copy(), options).text, ""
+            text, error = engine.recognize(Picture(image.copy()), options).text, ""
         except Exception as exc:  # counted as an error, the loop goes on
             text, error = "", type(exc).__name__
         results.put((token, started, time.time(), text, error))

@@ -1,8 +1,12 @@
-"""The one small protocol every engine implements, and the types it returns.
+"""The one small protocol every engine implements, and the types it takes and returns.
 
 An engine is a process-wide singleton: it loads its model on first use (under a
 lock, once), reports itself unavailable instead of raising when its package or
-binary is missing, and turns its library's failures into app.errors types.
+binary is missing, and turns its library's failures into app.errors types. It is
+handed its configuration (EngineConfig, built from settings in registry.py only) and
+reads a Picture; every call into its library that the library does not document
+lives in one `<engine>_lib.py` module, pinned to the library's version by
+app/tests/test_engine_libs.py.
 """
 
 import importlib
@@ -36,6 +40,26 @@ class Result:
     lines: list[Line]
     text: str
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific output
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The deployment's word to every engine, given to its constructor (registry.py builds it
+    from settings): engines never read settings themselves."""
+
+    threads: int  # threads one engine may use in this process; 0 = the library's own default
+    timeout: float  # seconds one recognize() call may take (OCR_ENGINE_TIMEOUT)
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """What an engine reads: an upright 8-bit RGB image and, when its pixels are exactly an
+    uploaded PNG's (app/images.py says when), that PNG's bytes, so that an engine reading
+    files (Tesseract) takes them as they are instead of compressing the same pixels again
+    (16 ms of a 10-line page). Whoever builds a Picture from a changed image leaves them out."""
+
+    image: Image.Image
+    png_bytes: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +98,7 @@ class Engine(Protocol):
         """Load models now, so the first request does not pay for it."""
         ...
 
-    def recognize(self, image: Image.Image, options: Options) -> Result: ...
+    def recognize(self, picture: Picture, options: Options) -> Result: ...
 
 
 class PythonPackageEngine:

@@ -6,17 +6,23 @@ ddddocr keeps charset ranges on its shared model (and 1.6.1 reads an int range a
 here, to the model's probabilities, and the shared model is never changed.
 """
 
-import contextlib
-import io
 import string
 import threading
 
 import numpy as np
-from django.conf import settings
 from PIL import Image, ImageChops, ImageFilter
 
-from app.engines import captcha_math
-from app.engines.base import LazyModel, Line, Options, PythonPackageEngine, Result, full_box
+from app.engines import captcha_math, ddddocr_lib
+from app.engines.base import (
+    EngineConfig,
+    LazyModel,
+    Line,
+    Options,
+    Picture,
+    PythonPackageEngine,
+    Result,
+    full_box,
+)
 from app.errors import EngineFailed, EngineUnavailable, InvalidInput, Unprocessable
 
 # ddddocr's documented set_ranges presets; 7 is its default charset minus these letters and digits.
@@ -35,29 +41,6 @@ SLIDE_ALGORITHMS = ("match", "compare")
 GAP_THRESHOLD = 30  # grey levels; ddddocr's own threshold in slide_comparison
 
 
-def _quiet(**kwargs):
-    import ddddocr
-
-    # show_ad=False: the library otherwise prints a banner on every construction.
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = ddddocr.DdddOcr(show_ad=False, **kwargs)
-    if settings.OCR_ENGINE_THREADS:
-        for part in (model.ocr_engine, model.detection_engine):
-            if part is not None:
-                part.session = _session(part.session._model_path, settings.OCR_ENGINE_THREADS)
-    return model
-
-
-def _session(path: str, threads: int):
-    """ddddocr builds its ONNX sessions with onnxruntime's default, a thread per core; under
-    uWSGI (a process per core) those threads fight the other workers' for the same cores."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 class DdddOcrEngine(PythonPackageEngine):
     packages = ("ddddocr",)
     name = "ddddocr"
@@ -65,10 +48,13 @@ class DdddOcrEngine(PythonPackageEngine):
     default_lang = ""
     outputs: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
-        self._model = LazyModel(_quiet)
-        self._detector = LazyModel(lambda: _quiet(det=True, ocr=False))
-        self._slider = LazyModel(lambda: _quiet(det=False, ocr=False))  # no model file: plain OpenCV
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        threads = config.threads
+        self._model = LazyModel(lambda: ddddocr_lib.new_model(threads))
+        self._detector = LazyModel(lambda: ddddocr_lib.new_model(threads, det=True, ocr=False))
+        # No model file: plain OpenCV.
+        self._slider = LazyModel(lambda: ddddocr_lib.new_model(threads, det=False, ocr=False))
         # classification() rewrites the model's charset indices on every call.
         self._call_lock = threading.Lock()
 
@@ -88,7 +74,8 @@ class DdddOcrEngine(PythonPackageEngine):
             self._model.get()
             self._detector.get()
 
-    def recognize(self, image: Image.Image, options: Options) -> Result:
+    def recognize(self, picture: Picture, options: Options) -> Result:
+        image = picture.image
         self._check_available()
         if options.task == "detect":
             return self._detect(image)
@@ -164,7 +151,7 @@ class DdddOcrEngine(PythonPackageEngine):
     def _classify(self, image: Image.Image) -> dict:
         model = self._run(self._model.get)
         with self._call_lock:
-            return self._run(lambda: _classification(model.ocr_engine, image))
+            return self._run(lambda: ddddocr_lib.classify(model, image))
 
     def _detect(self, image: Image.Image) -> Result:
         detector = self._run(self._detector.get)
@@ -192,22 +179,6 @@ class DdddOcrEngine(PythonPackageEngine):
         if not columns:
             raise InvalidInput(f"ddddocr reads none of the characters in {value!r}.", code="invalid_charset")
         return np.array([0, *columns])
-
-
-def _classification(engine, image: Image.Image) -> dict:
-    """ddddocr 1.6's classification(probability=True), bit for bit, minus its detour through
-    Python lists: it hands back the softmax as ~250,000 floats in nested lists, and turning
-    them into lists and back into an array cost about half as much again as the model itself
-    (bench/overhead.py). Same preprocessing, session, softmax and text decoding."""
-    array = engine._preprocess_image(image, False)
-    logits = engine.session.run(None, {engine.session.get_inputs()[0].name: array})[0]
-    probabilities = engine._softmax(logits, axis=-1)
-    return {
-        "text": engine._process_text_output(logits),
-        "probabilities": probabilities,
-        "charset": engine.get_charset(),
-        "confidence": float(np.mean(np.max(probabilities, axis=-1))),
-    }
 
 
 def _restricted(probabilities: np.ndarray, columns: np.ndarray, charset: list[str]) -> str:

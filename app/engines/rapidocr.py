@@ -13,20 +13,17 @@ Three defaults differ from the library's, all measured on a 2-core machine:
 import threading
 
 import numpy as np
-from django.conf import settings
 from PIL import Image
 
-from app.engines import deadline
-from app.engines.base import LazyModel, Line, Options, PythonPackageEngine, Result
+from app.engines import deadline, rapidocr_lib
+from app.engines.base import EngineConfig, LazyModel, Line, Options, Picture, PythonPackageEngine, Result
 from app.engines.textutil import split_langs
 from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidInput
 
 LANGUAGES = ("chi_sim", "eng")  # the default PP-OCR model reads both at once
 
 
-def _build_model():
-    from rapidocr import RapidOCR
-
+def _build_model(config: EngineConfig):
     params = {
         "Global.log_level": "error",  # "no text found" is not a warning here
         "Global.use_cls": False,
@@ -34,17 +31,13 @@ def _build_model():
         "Det.limit_side_len": 2000,
         "Rec.rec_batch_num": 1,
     }
-    threads = settings.OCR_ENGINE_THREADS
-    if threads:
-        params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+    if config.threads:
+        params["EngineConfig.onnxruntime.intra_op_num_threads"] = config.threads
         params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
-    model = RapidOCR(params=params)
-    # RapidOCR 3 loads each stage on its first use: the recognizer only once a call finds text,
-    # in the middle of a user's request. Load all three now (warm-up then covers them) and
-    # route their ONNX runs through deadline.limit(), so a call past the timeout stops.
-    for load in (model._load_det_model, model._load_cls_model, model._load_rec_model):
-        stage = load()
-        stage.session.session = deadline.CancellableSession(stage.session.session)
+    model = rapidocr_lib.new_model(params)
+    # All three stages now (warm-up then covers them), their ONNX runs through
+    # deadline.limit(), so a call past the timeout stops.
+    rapidocr_lib.load_stages(model, deadline.CancellableSession)
     return model
 
 
@@ -55,8 +48,9 @@ class RapidOcrEngine(PythonPackageEngine):
     default_lang = "chi_sim+eng"
     outputs: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
-        self._model = LazyModel(_build_model)
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._model = LazyModel(lambda: _build_model(config))
         # RapidOCR.__call__ stores per-call flags (use_cls) on the shared instance.
         self._call_lock = threading.Lock()
 
@@ -78,17 +72,17 @@ class RapidOcrEngine(PythonPackageEngine):
         if not self.is_available():
             return
         # One tiny call loads the detection and recognition sessions.
-        self.recognize(Image.new("RGB", (64, 32), "white"), Options(lang="", task="document"))
+        self.recognize(Picture(Image.new("RGB", (64, 32), "white")), Options(lang="", task="document"))
 
-    def recognize(self, image: Image.Image, options: Options) -> Result:
+    def recognize(self, picture: Picture, options: Options) -> Result:
         if not self.is_available():
             raise EngineUnavailable(f"RapidOCR is unavailable: {self.unavailable_reason()}.")
-        bgr = np.asarray(image)[:, :, ::-1]
+        bgr = np.asarray(picture.image)[:, :, ::-1]
         try:
             model = self._model.get()
         except Exception as exc:
             raise EngineFailed(f"RapidOCR failed: {exc}") from exc
-        with self._call_lock, deadline.limit(settings.OCR_ENGINE_TIMEOUT) as run:
+        with self._call_lock, deadline.limit(self.config.timeout) as run:
             try:
                 output = model(bgr, use_cls=options.rotate)
             except Exception as exc:  # the library raises bare exceptions of many kinds

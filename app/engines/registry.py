@@ -1,7 +1,8 @@
 """Engine name -> engine, availability, and the `auto` routing rule.
 
 Adding an engine: write one module implementing app.engines.base.Engine and add
-one line to ENGINES below.
+one line to build_engines() below. This is the one module of app/engines that reads
+settings: engines are handed an EngineConfig built from them (engine_config()).
 
 The `auto` rule (also in the README):
 1. a captcha task (text, math, detect) goes to ddddocr;
@@ -13,7 +14,7 @@ The `auto` rule (also in the README):
 
 from django.conf import settings
 
-from app.engines.base import Engine, Options
+from app.engines.base import Engine, EngineConfig, Options
 from app.engines.ddddocr import DdddOcrEngine
 from app.engines.rapidocr import LANGUAGES as RAPIDOCR_LANGUAGES
 from app.engines.rapidocr import RapidOcrEngine
@@ -21,14 +22,24 @@ from app.engines.tesseract import TesseractEngine
 from app.engines.textutil import split_langs
 from app.errors import EngineUnavailable, InvalidInput
 
-ENGINES: dict[str, Engine] = {
-    engine.name: engine
-    for engine in (
-        TesseractEngine(),
-        RapidOcrEngine(),
-        DdddOcrEngine(),
-    )
-}
+
+def engine_config() -> EngineConfig:
+    """The engines' settings, read here only (engines never import settings)."""
+    return EngineConfig(threads=settings.OCR_ENGINE_THREADS, timeout=settings.OCR_ENGINE_TIMEOUT)
+
+
+def build_engines(config: EngineConfig) -> dict[str, Engine]:
+    return {
+        engine.name: engine
+        for engine in (
+            TesseractEngine(config),
+            RapidOcrEngine(config),
+            DdddOcrEngine(config),
+        )
+    }
+
+
+ENGINES: dict[str, Engine] = build_engines(engine_config())
 AUTO = "auto"
 CAPTCHA_TASKS = ("text", "math", "detect")
 

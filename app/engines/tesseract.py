@@ -6,18 +6,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING
 
-from django.conf import settings
 from PIL import Image
 
-from app import images
-from app.engines.base import Line, Options, Result
+from app.engines import tesseract_lib
+from app.engines.base import EngineConfig, Line, Options, Picture, Result
 from app.engines.textutil import join_cjk, split_langs
-from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidInput
-
-if TYPE_CHECKING:
-    import pytesseract
+from app.errors import EngineUnavailable, InvalidInput
 
 # Tesseract starts one OpenMP thread per core by default; on 2 cores one thread is
 # 5x faster (measured), and uWSGI runs one engine call per process anyway.
@@ -30,15 +25,18 @@ class TesseractEngine:
     default_lang = "eng"
     outputs = ("hocr", "tsv")  # renderings it can add beside the lines
 
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
     def is_available(self) -> bool:
         return not self.unavailable_reason()
 
     def unavailable_reason(self) -> str:
         try:
-            import pytesseract
+            import pytesseract  # noqa: F401
         except ImportError:
             return "the pytesseract package is not installed"
-        if not shutil.which(pytesseract.pytesseract.tesseract_cmd):
+        if not shutil.which(tesseract_lib.command()):
             return "the tesseract binary is not installed (apt-get install tesseract-ocr)"
         return ""
 
@@ -65,78 +63,41 @@ class TesseractEngine:
             _version()
             _installed_languages()
 
-    def recognize(self, image: Image.Image, options: Options) -> Result:
-        import pytesseract
-
+    def recognize(self, picture: Picture, options: Options) -> Result:
         if not self.is_available():
             raise EngineUnavailable(f"Tesseract is unavailable: {self.unavailable_reason()}.")
-        try:
-            # One run gives the word table (tsv) and any extra rendering asked for (hocr).
-            with _as_file(image) as source:
-                outputs = dict(
-                    zip(
-                        ("tsv", *options.outputs),
-                        pytesseract.run_and_get_multiple_output(
-                            source,
-                            extensions=["tsv", *options.outputs],
-                            lang=options.lang,
-                            timeout=settings.OCR_ENGINE_TIMEOUT,
-                        ),
-                        strict=True,
-                    )
-                )
-        except pytesseract.TesseractError as exc:  # a RuntimeError too: caught first
-            raise EngineFailed(f"Tesseract failed: {_reason(exc)}") from exc
-        except RuntimeError as exc:
-            if "timeout" in str(exc).lower():
-                raise EngineTimeout("Tesseract took too long on this image.") from exc
-            raise EngineFailed(f"Tesseract failed: {exc}") from exc
-        data = pytesseract.pytesseract.file_to_dict(outputs["tsv"], "\t", -1)
-        lines = _group_lines(data)
-        extra = {name: _as_text(outputs[name]) for name in options.outputs}
+        # One run gives the word table (tsv) and any extra rendering asked for (hocr).
+        with _as_file(picture) as source:
+            outputs = tesseract_lib.run(
+                source, extensions=["tsv", *options.outputs], lang=options.lang, timeout=self.config.timeout
+            )
+        lines = _group_lines(tesseract_lib.parse_tsv(outputs["tsv"]))
+        extra = {name: outputs[name] for name in options.outputs}
         return Result(lines=lines, text="\n".join(line.text for line in lines), extra=extra)
 
 
 @contextmanager
-def _as_file(image: Image.Image) -> Iterator[Image.Image | str]:
-    """The uploaded PNG's own bytes when the image is exactly them (app/images.py), so that
-    pytesseract does not compress the same pixels again; otherwise the image itself."""
-    data = images.source_png(image)
-    if data is None:
-        yield image
+def _as_file(picture: Picture) -> Iterator[Image.Image | str]:
+    """The uploaded PNG's own bytes when the picture has them, so that pytesseract does not
+    compress the same pixels again; otherwise the image itself."""
+    if picture.png_bytes is None:
+        yield picture.image
         return
     with tempfile.NamedTemporaryFile(prefix="ocr_", suffix=".png") as file:
-        file.write(data)
+        file.write(picture.png_bytes)
         file.flush()
         yield file.name
 
 
-def _reason(exc: "pytesseract.TesseractError") -> str:
-    """Tesseract's own message; a process killed or crashed without one says so by its status."""
-    if exc.message:
-        return exc.message
-    if isinstance(exc.status, int) and exc.status < 0:
-        return f"the process was killed by signal {-exc.status}"
-    return f"the process exited with status {exc.status}"
-
-
-def _as_text(output: str | bytes) -> str:
-    return output.decode("utf-8") if isinstance(output, bytes) else output
-
-
 @cache
 def _version() -> str:
-    import pytesseract
-
-    return str(pytesseract.get_tesseract_version())
+    return tesseract_lib.version()
 
 
 @cache
 def _installed_languages() -> tuple[str, ...]:
     """Asked of the binary once per process: it lists the packs in its tessdata folder."""
-    import pytesseract
-
-    return tuple(sorted(lang for lang in pytesseract.get_languages() if lang != "osd"))
+    return tuple(sorted(tesseract_lib.languages()))
 
 
 def _group_lines(data: dict[str, list]) -> list[Line]:

@@ -5,17 +5,19 @@ import threading
 import pytest
 from PIL import Image
 
-from app.engines import registry
-from app.engines.base import LazyModel, Options
-from app.engines.tesseract import _group_lines
-from app.errors import EngineUnavailable, InvalidInput
+from app.engines import ddddocr_lib, registry
+from app.engines.base import EngineConfig, LazyModel, Options, Picture
+from app.engines.ddddocr import DdddOcrEngine
+from app.engines.rapidocr import RapidOcrEngine
+from app.engines.tesseract import TesseractEngine, _group_lines
+from app.errors import EngineTimeout, EngineUnavailable, InvalidInput
 from app.tests.captchas import characters_scene
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, english_lines, render
 
 
 def read(engine_name: str, image: Image.Image, lang: str = "", task: str = ""):
     engine, options = registry.select(engine=engine_name, lang=lang, task=task)
-    return engine.recognize(image, options)
+    return engine.recognize(Picture(image), options)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,7 @@ def test_rapidocr_rotate_option_turns_upside_down_lines_back():
 
     def line_errors(rotate: bool) -> list[float]:
         engine, options = registry.select(engine="rapidocr", rotate=rotate)
-        read_lines = [line.text for line in engine.recognize(upside_down, options).lines]
+        read_lines = [line.text for line in engine.recognize(Picture(upside_down), options).lines]
         return [min(cer(expected, got) for got in read_lines) for expected in lines]
 
     assert all(error > 0.5 for error in line_errors(rotate=False))
@@ -216,16 +218,39 @@ def test_a_missing_python_package_makes_its_engine_unavailable(monkeypatch, engi
 
 
 @pytest.mark.parametrize("threads", [1, 2, 0])
-def test_ddddocr_sessions_take_the_engine_thread_setting(settings, threads):
+def test_ddddocr_sessions_take_the_engine_thread_setting(threads):
     """uWSGI gives each worker one engine thread; ddddocr's own sessions take one per core
     (0: onnxruntime's default), so both of its models are rebuilt with the setting."""
-    from app.engines import ddddocr
-
-    settings.OCR_ENGINE_THREADS = threads
-    reader, detector = ddddocr._quiet(), ddddocr._quiet(det=True, ocr=False)
-    for session in (reader.ocr_engine.session, detector.detection_engine.session):
+    engine = DdddOcrEngine(EngineConfig(threads=threads, timeout=30))
+    sessions = ddddocr_lib.sessions(engine._model.get()) + ddddocr_lib.sessions(engine._detector.get())
+    assert len(sessions) == 2
+    for session in sessions:
         assert session.get_session_options().intra_op_num_threads == threads
-    captcha = render(["k7mx3"], size=40, pad=10)
-    assert cer("k7mx3", reader.classification(captcha).lower()) <= 0.2
+    captcha = Picture(render(["k7mx3"], size=40, pad=10))
+    assert cer("k7mx3", engine.recognize(captcha, Options(lang="", task="text")).text.lower()) <= 0.2
     scene, drawn = characters_scene("AK7Q", seed=2)
-    assert len(detector.detection(scene)) == len(drawn)  # the rebuilt detector still works
+    found = engine.recognize(Picture(scene), Options(lang="", task="detect")).lines
+    assert len(found) == len(drawn)  # the rebuilt detector still works
+
+
+def test_the_registry_hands_every_engine_the_settings(settings):
+    settings.OCR_ENGINE_THREADS, settings.OCR_ENGINE_TIMEOUT = 3, 7
+    config = registry.engine_config()
+    assert config == EngineConfig(threads=3, timeout=7)
+    engines = registry.build_engines(config)
+    assert list(engines) == ["tesseract", "rapidocr", "ddddocr"]
+    assert all(engine.config is config for engine in engines.values())
+
+
+@pytest.mark.parametrize("name", ["tesseract", "rapidocr"])
+def test_an_engine_stops_at_the_timeout_it_was_given(name):
+    """The timeout is the engine's config, not a setting read at call time."""
+    page = Image.new("RGB", (2000, 2600), "white")
+    page.paste(render(english_lines(30, seed=3), size=40, pad=0), (100, 100))
+    config = EngineConfig(threads=1, timeout=0.05)
+    engine = TesseractEngine(config) if name == "tesseract" else RapidOcrEngine(config)
+    if name == "rapidocr":
+        engine._model = registry.get("rapidocr")._model  # the loaded model: its sessions are the same
+    options = registry.select(engine=name, lang="eng")[1]
+    with pytest.raises(EngineTimeout):
+        engine.recognize(Picture(page), options)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from app import images
+from app import images, recognition
 from app.engines import registry
+from app.engines.base import Picture
 from app.errors import InvalidInput, TooLarge
 from app.tests.imaging import cer, encode, english_lines, render
 
@@ -21,7 +22,8 @@ def page() -> Image.Image:
 
 def read_text(data: bytes) -> str:
     engine, options = registry.select(engine="tesseract")
-    return engine.recognize(images.decode(data).image, options).text
+    decoded = images.decode(data)
+    return engine.recognize(Picture(decoded.image, decoded.png_bytes), options).text
 
 
 def to_16bit(img: Image.Image) -> Image.Image:
@@ -115,14 +117,17 @@ def test_a_plain_rgb_png_goes_to_tesseract_as_uploaded(page):
     """Its pixels are the upright image's, so Tesseract gets the file, not a PNG made again."""
     data = encode(page, "PNG")
     decoded = images.decode(data)
-    assert images.source_png(decoded.image) is data
-    assert images.source_png(decoded.image.copy()) is None
-    assert images.source_png(decoded.image.rotate(180)) is None
+    assert decoded.png_bytes is data
+    assert recognition.load(data).png_bytes is data  # and so to the engine (recognition.run)
     engine, options = registry.select(engine="tesseract")
-    as_uploaded = engine.recognize(decoded.image, options)
-    made_again = engine.recognize(decoded.image.copy(), options)
+    as_uploaded = engine.recognize(Picture(decoded.image, decoded.png_bytes), options)
+    made_again = engine.recognize(Picture(decoded.image), options)
     assert as_uploaded.lines == made_again.lines
     assert cer("\n".join(LINES), as_uploaded.text) <= 0.05
+    # The file is what Tesseract read: a blank image with the page's PNG reads the page.
+    blank = Image.new("RGB", decoded.image.size, "white")
+    assert engine.recognize(Picture(blank, decoded.png_bytes), options).lines == as_uploaded.lines
+    assert engine.recognize(Picture(blank), options).lines == []
 
 
 def turned_png(page: Image.Image) -> bytes:
@@ -146,5 +151,5 @@ def turned_png(page: Image.Image) -> bytes:
 def test_other_images_go_to_tesseract_as_decoded(page, name, make):
     data = make(page)
     decoded = images.decode(data)
-    assert images.source_png(decoded.image) is None
+    assert decoded.png_bytes is None
     assert cer("\n".join(LINES), read_text(data)) <= 0.05

@@ -22,9 +22,9 @@ def engine_calls(monkeypatch):
     calls = []
     original = type(engine).recognize
 
-    def counting(self, image, options):
-        calls.append(image.size)
-        return original(self, image, options)
+    def counting(self, picture, options):
+        calls.append(picture.image.size)
+        return original(self, picture, options)
 
     monkeypatch.setattr(type(engine), "recognize", counting)
     return calls

@@ -1,0 +1,200 @@
+"""The engine libraries' wrappers (app/engines/*_lib.py), run on the real libraries.
+
+Each wrapper holds every call into its library that the library does not document, checked
+against the versions in its CHECKED_VERSIONS. A bump in requirements.txt fails here until the
+wrapper is checked again with the new version: then update CHECKED_VERSIONS.
+"""
+
+import ast
+import importlib.metadata
+import random
+import re
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from app.engines import ddddocr_lib, deadline, rapidocr_lib, registry, tesseract_lib
+from app.engines.base import EngineConfig
+from app.engines.rapidocr import _build_model
+from app.errors import EngineFailed, EngineTimeout
+from app.tests.imaging import cer, render
+
+APP = Path(__file__).resolve().parents[1]
+REQUIREMENTS = APP.parent / "requirements.txt"
+WRAPPERS = (tesseract_lib, rapidocr_lib, ddddocr_lib)
+ENGINE_PACKAGES = {"pytesseract", "rapidocr", "onnxruntime", "ddddocr"}
+# Calls only a wrapper may make: private methods and attributes of the engine libraries.
+PRIVATE = re.compile(
+    r"\._load_\w+_model\b|\._preprocess_image\b|\._softmax\b|\._process_text_output\b|\._model_path\b"
+    r"|\bpytesseract\.pytesseract\.|\.ocr_engine\b|\.detection_engine\b|\.session\.session\b"
+)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned() -> dict[str, str]:
+    """Package -> version of each `name==version` line of requirements.txt (extras dropped)."""
+    pins = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)", line)
+        if match:
+            pins[canonical(match[1])] = match[2]
+    return pins
+
+
+CHECKED = [(wrapper, package) for wrapper in WRAPPERS for package in wrapper.CHECKED_VERSIONS]
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "package"), CHECKED, ids=[f"{w.__name__.rsplit('.')[-1]}-{p}" for w, p in CHECKED]
+)
+def test_each_wrapper_was_checked_against_the_pinned_version(wrapper: ModuleType, package: str):
+    checked, pin = wrapper.CHECKED_VERSIONS[package], pinned().get(canonical(package))
+    assert pin == checked, (
+        f"requirements.txt pins {package}=={pin}, but {wrapper.__name__} was checked against {checked}: "
+        f"re-check its calls into {package} (the private ones above all) with {pin}, "
+        "then update its CHECKED_VERSIONS."
+    )
+    installed = importlib.metadata.version(package)
+    assert installed == pin, f"{package} {installed} is installed, requirements.txt pins {pin}: reinstall."
+
+
+def test_every_engine_package_has_a_checked_wrapper():
+    assert {package for _, package in CHECKED} == ENGINE_PACKAGES
+    assert set(pinned()) >= ENGINE_PACKAGES
+
+
+def test_the_tesseract_binary_is_the_major_version_checked():
+    assert tesseract_lib.version().split(".")[0] == tesseract_lib.CHECKED_BINARY_MAJOR
+
+
+def test_library_private_calls_are_made_in_the_wrappers_only():
+    wrappers = {Path(wrapper.__file__).resolve() for wrapper in WRAPPERS}
+    offenders = [
+        f"{path.relative_to(APP.parent)}:{number}"
+        for path in sorted(APP.rglob("*.py"))
+        if path.resolve() not in wrappers and path.resolve() != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if PRIVATE.search(line)
+    ]
+    assert offenders == []
+
+
+def test_only_the_registry_reads_settings_in_the_engine_layer():
+    readers = []
+    for path in sorted((APP / "engines").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("django"):
+                readers.append(path.name)
+            if isinstance(node, ast.Import) and any(alias.name.startswith("django") for alias in node.names):
+                readers.append(path.name)
+    assert readers == ["registry.py"]
+
+
+# --- tesseract_lib ---------------------------------------------------------------------
+
+
+def test_tesseract_runs_once_for_every_rendering():
+    outputs = tesseract_lib.run(
+        render(["Wrapped words 42"]), extensions=["tsv", "hocr"], lang="eng", timeout=30
+    )
+    assert list(outputs) == ["tsv", "hocr"]
+    assert "ocrx_word" in outputs["hocr"]
+    data = tesseract_lib.parse_tsv(outputs["tsv"])
+    words = [word for word, level in zip(data["text"], data["level"], strict=True) if level == 5]
+    assert words == ["Wrapped", "words", "42"]
+    for column in ("block_num", "par_num", "line_num", "left", "top", "width", "height"):
+        assert all(isinstance(value, int) for value in data[column]), column
+
+
+def test_tesseract_reads_a_png_file_by_path(tmp_path):
+    path = tmp_path / "page.png"
+    render(["From a file"]).save(path)
+    data = tesseract_lib.parse_tsv(
+        tesseract_lib.run(str(path), extensions=["tsv"], lang="eng", timeout=30)["tsv"]
+    )
+    assert " ".join(word for word in data["text"] if word.strip()) == "From a file"
+
+
+def test_tesseract_failures_are_engine_errors():
+    with pytest.raises(EngineFailed, match=r"^Tesseract failed: .*xxx"):
+        tesseract_lib.run(render(["x"]), extensions=["tsv"], lang="xxx", timeout=30)
+    page = render([f"line {i} of a long page" for i in range(60)], size=40)
+    with pytest.raises(EngineTimeout):
+        tesseract_lib.run(page, extensions=["tsv"], lang="eng", timeout=0.01)
+
+
+def test_tesseract_command_and_languages():
+    assert shutil.which(tesseract_lib.command())
+    languages = tesseract_lib.languages()
+    assert {"eng", "chi_sim"} <= set(languages)
+    assert "osd" not in languages
+
+
+# --- rapidocr_lib -----------------------------------------------------------------------
+
+
+class CountingSession:
+    def __init__(self, session) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args, **kwargs):
+        self.runs += 1
+        return self.session.run(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+
+def test_rapidocr_loads_every_stage_with_the_session_it_runs():
+    """Before load_stages no stage exists (RapidOCR loads them on first use); after it, each
+    stage runs the session it was handed: the engine's deadline reaches every ONNX run."""
+    bare = rapidocr_lib.new_model({"Global.log_level": "error"})
+    assert rapidocr_lib.sessions(bare) == []
+    model = _build_model(EngineConfig(threads=1, timeout=30))
+    built = rapidocr_lib.sessions(model)
+    assert [type(session) for session in built] == [deadline.CancellableSession] * 3
+    for session in built:
+        assert isinstance(session.session, onnxruntime.InferenceSession)
+        assert session.get_session_options().intra_op_num_threads == 1
+    rapidocr_lib.load_stages(model, CountingSession)
+    detector, classifier, recognizer = rapidocr_lib.sessions(model)
+    output = model(np.asarray(render(["Counted runs"]))[:, :, ::-1], use_cls=True)
+    assert cer("Counted runs", " ".join(output.txts)) <= 0.1
+    assert (detector.runs, classifier.runs, recognizer.runs) == (1, 1, 1)
+
+
+# --- ddddocr_lib ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_ddddocr_models_keep_their_parts_with_the_threads_asked(threads):
+    reader = ddddocr_lib.new_model(threads)
+    detector = ddddocr_lib.new_model(threads, det=True, ocr=False)
+    assert ddddocr_lib.new_model(threads, det=False, ocr=False) is not None  # the slider: no session
+    sessions = ddddocr_lib.sessions(reader) + ddddocr_lib.sessions(detector)
+    assert [session.get_session_options().intra_op_num_threads for session in sessions] == [threads] * 2
+    image = render(["k7mx3"], size=40, pad=10)
+    assert ddddocr_lib.classify(reader, image)["text"] == reader.classification(image)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_our_classification_is_the_librarys_own_bit_for_bit(seed):
+    """ddddocr_lib.classify reads ddddocr's softmax as an array, skipping the library's
+    round trip through Python lists: it must stay exactly what the library answers."""
+    model = registry.get("ddddocr")._model.get()
+    image = render([random.Random(seed).choice(["k7mx3", "3 + 8 = ?", "Qz42w"])], size=40, pad=10)
+    ours = ddddocr_lib.classify(model, image)
+    theirs = model.classification(image, probability=True)
+    assert ours["text"] == theirs["text"]
+    assert ours["charset"] == theirs["charset"]
+    assert np.array_equal(
+        ours["probabilities"], np.array(theirs["probabilities"], dtype=ours["probabilities"].dtype)
+    )
+    assert ours["confidence"] == pytest.approx(theirs["confidence"])
