@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "app.csp.ContentSecurityPolicyMiddleware",  # first: every answer, errors included
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "app.middleware.RequestSizeLimitMiddleware",
