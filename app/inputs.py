@@ -72,10 +72,21 @@ def clean_file_name(name: str) -> str:
     return printable.strip()[:255]
 
 
+# A zip member is read in pieces of this size, so a member that inflates past what it
+# declared is stopped within one piece of the limit.
+ARCHIVE_CHUNK = 64 * 1024
+
+
 def read_archive(upload: UploadedFile) -> list[tuple[bytes, str]]:
-    """The files of a zip, in name order: no folders, no hidden or system files, and every
-    size checked against the limits before and while it is inflated (zip bombs)."""
-    limit, most = settings.OCR_MAX_UPLOAD_BYTES, settings.OCR_BATCH_MAX_FILES
+    """The files of a zip, in name order: no folders, no hidden or system files.
+
+    Zip bombs: the members' declared sizes, each (OCR_MAX_UPLOAD_BYTES) and together
+    (OCR_MAX_REQUEST_BYTES, what the same files could weigh sent loose), are checked before
+    any is inflated; then each is inflated in pieces, counting the bytes really produced
+    against both limits, so a member that lies about its size stops at the limit and the
+    memory held never exceeds the total limit."""
+    limit, total_limit = settings.OCR_MAX_UPLOAD_BYTES, settings.OCR_MAX_REQUEST_BYTES
+    most = settings.OCR_BATCH_MAX_FILES
     try:
         archive = zipfile.ZipFile(upload)
         members = [
@@ -88,20 +99,45 @@ def read_archive(upload: UploadedFile) -> list[tuple[bytes, str]]:
             raise TooLarge(
                 f"The archive holds {len(members)} files; the limit is {most}.", code="too_many_files"
             )
-        files = []
         for info in members:
             if info.file_size > limit:
                 raise TooLarge(
-                    f"{info.filename} is {info.file_size} bytes; the limit is {limit}.", code="file_too_large"
+                    f"{clean_file_name(info.filename)} is {info.file_size} bytes; the limit is {limit}.",
+                    code="file_too_large",
                 )
-            with archive.open(info) as member:
-                data = member.read(limit + 1)
-            if len(data) > limit:
-                raise TooLarge(f"{info.filename} inflates past {limit} bytes.", code="file_too_large")
+        declared = sum(info.file_size for info in members)
+        if declared > total_limit:
+            raise TooLarge(
+                f"The archive's files inflate to {declared} bytes; the limit is {total_limit}.",
+                code="archive_too_large",
+            )
+        files, read = [], 0
+        for info in members:
+            data = _inflate(archive, info, limit=limit, left=total_limit - read, total=total_limit)
+            read += len(data)
             files.append((data, clean_file_name(info.filename)))
         return files
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
         raise InvalidInput(f"The archive cannot be read as a zip ({exc}).", code="invalid_archive") from exc
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, left: int, total: int) -> bytes:
+    """One member's bytes: at most `limit`, and `left` of the archive's `total`."""
+    chunks, size = [], 0
+    with archive.open(info) as member:
+        while chunk := member.read(ARCHIVE_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(
+                    f"{clean_file_name(info.filename)} inflates past {limit} bytes.", code="file_too_large"
+                )
+            if size > left:
+                raise TooLarge(
+                    f"The archive's files inflate past {total} bytes.",
+                    code="archive_too_large",
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def check_batch_size(files: list[tuple[bytes, str]]) -> None:

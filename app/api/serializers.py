@@ -16,7 +16,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 
 from app.api.parsers import check_field_count
 from app.authentication import ChainedRefreshToken
-from app.engines.ddddocr import SLIDE_ALGORITHMS
+from app.engines.ddddocr import MAX_CHARSET, SLIDE_ALGORITHMS
 from app.models import ApiKey, OcrRecord
 
 
@@ -64,10 +64,20 @@ def named(names: list[str]) -> str:
     return shown + (f" and {len(names) - UNKNOWN_NAMED} more" if len(names) > UNKNOWN_NAMED else "")
 
 
+# Every text field a client sends is bounded: a password or token longer than these is no
+# password or token, and hashing or parsing a megabyte of one costs real time.
+PASSWORD_MAX = 4096
+TOKEN_MAX = 8192  # a refresh token here is ~300 characters; longer garbage is still a 401 below this
+
+
+def password_field() -> serializers.CharField:
+    return serializers.CharField(write_only=True, max_length=PASSWORD_MAX, style={"input_type": "password"})
+
+
 class RegisterSerializer(RejectUnknownFields, serializers.Serializer):
     username = serializers.CharField(max_length=150)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    email = serializers.EmailField(required=False, allow_blank=True, default="", max_length=254)
+    password = password_field()
 
     def validate_username(self, value: str) -> str:
         User = get_user_model()
@@ -88,13 +98,19 @@ class RegisterSerializer(RejectUnknownFields, serializers.Serializer):
 class TokenObtainRequestSerializer(RejectUnknownFields, TokenObtainPairSerializer):
     token_class = ChainedRefreshToken  # a login starts a refresh chain (JWT_REFRESH_MAX_DAYS)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)  # simplejwt adds its unbounded fields here
+        self.fields[self.username_field] = serializers.CharField(write_only=True, max_length=150)
+        self.fields["password"] = password_field()
+
 
 class TokenRefreshRequestSerializer(RejectUnknownFields, TokenRefreshSerializer):
     token_class = ChainedRefreshToken  # carries the login time; refused past the chain's end
+    refresh = serializers.CharField(max_length=TOKEN_MAX)
 
 
 class TokenLogoutSerializer(RejectUnknownFields, serializers.Serializer):
-    refresh = serializers.CharField(max_length=2000)
+    refresh = serializers.CharField(max_length=TOKEN_MAX)
 
     def validate(self, attrs: dict) -> dict:
         # A bad, expired or already blacklisted token raises TokenError: the view makes it a 401.
@@ -102,8 +118,8 @@ class TokenLogoutSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class PasswordChangeSerializer(RejectUnknownFields, serializers.Serializer):
-    old_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
-    new_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+    old_password = password_field()
+    new_password = password_field()
 
     def validate_old_password(self, value: str) -> str:
         if not self.context["user"].check_password(value):
@@ -148,13 +164,22 @@ class UserSerializer(serializers.Serializer):
 class Base64Field(serializers.CharField):
     """A CharField without DRF's per-character surrogate scan: on a 10 MB image that scan
     costs more than the rest of the request, and app.inputs.read_base64 refuses anything
-    that is not base64 anyway."""
+    that is not base64 anyway. Its bound is the request body's (OCR_MAX_REQUEST_BYTES, in
+    app/middleware.py) and the decoded image's (app.inputs.read_base64): both 413s."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.validators = [
             v for v in self.validators if not isinstance(v, ProhibitSurrogateCharactersValidator)
         ]
+
+
+def bounded_charset(value: str) -> None:
+    """charset's bound, with the code ddddocr's own check gives (app/engines/ddddocr.py)."""
+    if len(value) > MAX_CHARSET:
+        raise serializers.ValidationError(
+            f"charset is longer than {MAX_CHARSET} characters.", code="invalid_charset"
+        )
 
 
 class ExportRequestSerializer(serializers.Serializer):
@@ -212,15 +237,17 @@ class OcrRequestSerializer(EngineChoiceSerializer):
     rotate = serializers.BooleanField(
         required=False,
         default=False,
-        help_text="RapidOCR: detect and fix upside-down lines (off: it can flip upright text).",
+        help_text="RapidOCR: detect and fix upside-down lines (off: it can flip upright text). "
+        "Refused (unsupported_option) with other engines.",
     )
     charset = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
-        help_text="ddddocr task=text: the characters the answer may contain, or a preset: "
-        "0 digits, 1 a-z, 2 A-Z, 3 a-zA-Z, 4 a-z0-9, 5 A-Z0-9, 6 a-zA-Z0-9, "
-        "7 anything but letters and digits. Other engines and tasks ignore it.",
+        validators=[bounded_charset],
+        help_text=f"ddddocr task=text: the characters the answer may contain (at most {MAX_CHARSET}), "
+        "or a preset: 0 digits, 1 a-z, 2 A-Z, 3 a-zA-Z, 4 a-z0-9, 5 A-Z0-9, 6 a-zA-Z0-9, "
+        "7 anything but letters and digits. Refused (unsupported_option) with other engines and tasks.",
     )
 
     queue = serializers.BooleanField(
@@ -423,11 +450,19 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class RuntimeSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="e.g. openvino or onnxruntime")
+    version = serializers.CharField()
+
+
 class EngineSerializer(serializers.Serializer):
     name = serializers.CharField()
     available = serializers.BooleanField()
     reason = serializers.CharField()
     version = serializers.CharField()
+    runtime = RuntimeSerializer(
+        allow_null=True, help_text="The inference runtime running its models (null: none, or unavailable)."
+    )
     languages = serializers.ListField(child=serializers.CharField())
     default_lang = serializers.CharField()
     tasks = serializers.ListField(child=serializers.CharField())
@@ -496,11 +531,6 @@ class BatchRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RejectedFileSerializer(serializers.Serializer):
-    file_name = serializers.CharField()
-    error = ErrorDetailSerializer()
-
-
 class BatchSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -511,4 +541,3 @@ class BatchSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     progress = serializers.FloatField(help_text="Finished records (done or failed) over all, 0..1.")
     records = BatchRecordSerializer(many=True)
-    rejected = RejectedFileSerializer(many=True, required=False, help_text="Files refused at upload.")

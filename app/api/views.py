@@ -382,7 +382,8 @@ class BatchCreateView(APIView):
         request={"multipart/form-data": BatchRequestSerializer},
         responses={202: BatchSerializer, **ERRORS},
         description="Many images at once (files and/or a zip): one queued record each. "
-        "Unreadable files are listed in `rejected`; the others go on.",
+        "All or nothing: one unreadable file refuses the batch with its error (naming it; "
+        "`rejected` in the error lists every bad file), and nothing is stored.",
     )
     def post(self, request: Request) -> Response:
         serializer = BatchRequestSerializer(data=request.data)
@@ -392,10 +393,10 @@ class BatchCreateView(APIView):
         if fields.get("archive") is not None:
             files += inputs.read_archive(fields["archive"])
         inputs.check_batch_size(files)
-        batch, rejected = services.create_batch(
+        batch = services.create_batch(
             owner=request.user, files=files, engine=fields["engine"], lang=fields["lang"], task=fields["task"]
         )
-        summary = {**selectors.batch_summary(batch=batch), "rejected": rejected}
+        summary = selectors.batch_summary(batch=batch)
         return Response(BatchSerializer(summary).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
@@ -11,8 +12,8 @@ from django.db import transaction
 
 from app import recognition, selectors
 from app.engines import registry
-from app.engines.base import Result
-from app.errors import EngineFailed, OcrError
+from app.engines.base import Engine, Options, Result
+from app.errors import EngineFailed, InvalidInput, OcrError
 from app.models import Batch, OcrRecord
 
 
@@ -41,7 +42,7 @@ def recognize(
     - An engine failure stores a `failed` record (it shows in the history) and re-raises.
     - With no owner (an anonymous dialect request) nothing is stored: the record is unsaved.
     """
-    chosen, options = registry.select(
+    chosen, options = _select(
         engine=engine, lang=lang, task=task, rotate=rotate, charset=charset, outputs=outputs
     )
     sha256 = hashlib.sha256(data).hexdigest()
@@ -51,20 +52,7 @@ def recognize(
             earlier.cached = True
             return earlier
     source = recognition.load(data)
-    record = OcrRecord(
-        owner=owner,
-        batch=batch,
-        file_name=file_name or ("document.pdf" if source.image is None else f"image{source.extension}"),
-        sha256=sha256,
-        size=len(data),
-        width=source.width,
-        height=source.height,
-        engine=chosen.name,
-        lang=options.lang,
-        task=options.task,
-        options=selectors.option_values(options),
-        pages_total=source.pages,
-    )
+    record = _new_record(owner, batch, data, sha256, file_name, source, chosen, options)
     long_pdf = settings.OCR_ASYNC and source.pages > settings.OCR_ASYNC_PDF_PAGES
     if owner is not None and (queue or long_pdf):
         return _enqueue(record, data, source.extension)
@@ -81,6 +69,34 @@ def recognize(
     if owner is not None:
         _store(record, data, source.extension)
     return record
+
+
+# Options that only some engines and tasks read: elsewhere they would be silently ignored
+# (and a 1 MB charset stored with a Tesseract record), so they are refused instead.
+OPTION_SCOPES = {"rotate": ("rapidocr", "document"), "charset": ("ddddocr", "text")}
+
+
+def _select(*, engine: str = "", **options) -> tuple[Engine, Options]:
+    """registry.select, then refuse an option the chosen engine and task do not read.
+    With engine=auto the check is against the engine auto chose (by task and lang): an
+    option never steers the choice, and the message says what was chosen and why."""
+    chosen, checked = registry.select(engine=engine, **options)
+    given = {"rotate": checked.rotate, "charset": checked.charset}
+    for name, (scope_engine, scope_task) in OPTION_SCOPES.items():
+        if given[name] and (chosen.name, checked.task) != (scope_engine, scope_task):
+            auto = (engine or settings.OCR_DEFAULT_ENGINE) == registry.AUTO
+            request = (
+                f"engine=auto chose {chosen.name} for task {checked.task} (auto picks by task and lang, "
+                f"never by options; send engine={scope_engine} task={scope_task})"
+                if auto
+                else f"this request is engine={chosen.name} task={checked.task}"
+            )
+            raise InvalidInput(
+                f"'{name}' applies only to engine={scope_engine} task={scope_task}; {request}.",
+                code="unsupported_option",
+                option=name,
+            )
+    return chosen, checked
 
 
 def run_job(*, record_id: int) -> None:
@@ -109,29 +125,43 @@ def run_job(*, record_id: int) -> None:
     record.save()
 
 
-def create_batch(
-    *, owner: AbstractBaseUser, files: list[tuple[bytes, str]], **options
-) -> tuple[Batch, list[dict]]:
-    """One queued record per readable file; unreadable ones are reported, not stored.
+def create_batch(*, owner: AbstractBaseUser, files: list[tuple[bytes, str]], **options) -> Batch:
+    """One queued record per file, all or nothing.
 
-    A bad engine, language or task refuses the whole batch up front, and so does a batch
-    with no readable file (with the first file's error): neither leaves an empty batch."""
-    registry.select(**options)
-    batch = Batch.objects.create(owner=owner)
-    rejected, errors = [], []
+    Every file is validated before anything is written; one bad file refuses the whole batch
+    with its error (naming it; `rejected` lists every bad one), so a client never has to work
+    out which part of a batch went in. The rows are written in one transaction, and the files
+    already stored are deleted if any write fails: no batch, record or file is left behind."""
+    chosen, checked = _select(**options)
+    loaded, rejected, first = [], [], None
     for data, file_name in files:
         try:
-            recognize(
-                owner=owner, data=data, file_name=file_name, queue=True, force=True, batch=batch, **options
-            )
+            source = recognition.load(data)
         except OcrError as exc:
-            errors.append(exc)
+            first = first or (exc, file_name)
             rejected.append({"file_name": file_name, "error": {"code": exc.code, "message": exc.message}})
-    if errors and len(errors) == len(files):
-        batch.delete()
-        errors[0].extra["rejected"] = rejected
-        raise errors[0]
-    return batch, rejected
+            continue
+        # Only the metadata: keeping a hundred decoded images would cost gigabytes.
+        loaded.append((data, file_name, _Meta(source.extension, source.width, source.height, source.pages)))
+    if first is not None:
+        exc, file_name = first
+        exc.message = f"{file_name or 'A file'}: {exc.message}"
+        exc.args = (exc.message,)
+        exc.extra.update(file_name=file_name, rejected=rejected)
+        raise exc
+    stored: list[OcrRecord] = []
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(owner=owner)
+            for data, file_name, meta in loaded:
+                sha256 = hashlib.sha256(data).hexdigest()
+                record = _new_record(owner, batch, data, sha256, file_name, meta, chosen, checked)
+                _enqueue(record, data, meta.extension, written=stored)
+    except BaseException:
+        for record in stored:
+            record.image.delete(save=False)
+        raise
+    return batch
 
 
 def delete_record(*, record: OcrRecord) -> None:
@@ -139,15 +169,59 @@ def delete_record(*, record: OcrRecord) -> None:
     record.delete()
 
 
-def _enqueue(record: OcrRecord, data: bytes, extension: str) -> OcrRecord:
+def _enqueue(
+    record: OcrRecord, data: bytes, extension: str, written: list[OcrRecord] | None = None
+) -> OcrRecord:
+    """Store the record as queued; the job is sent once the transaction commits. `written`
+    collects the records whose file is stored, for a caller that may still roll back."""
     from app import tasks  # tasks call back into this module
 
     record.status = OcrRecord.Status.QUEUED
     _store(record, data, extension)
+    if written is not None:
+        written.append(record)
     transaction.on_commit(partial(tasks.recognize_record.delay, record.pk))
     if settings.CELERY_TASK_ALWAYS_EAGER:
         record.refresh_from_db()  # it ran already, unless a transaction is still open
     return record
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What a record needs of a loaded source, without its decoded image."""
+
+    extension: str
+    width: int
+    height: int
+    pages: int
+
+
+def _new_record(
+    owner: AbstractBaseUser | None,
+    batch: Batch | None,
+    data: bytes,
+    sha256: str,
+    file_name: str,
+    source: recognition.Source | _Meta,
+    chosen: Engine,
+    options: Options,
+) -> OcrRecord:
+    """The unsaved record of a validated upload."""
+    is_pdf = source.extension == ".pdf"
+    return OcrRecord(
+        owner=owner,
+        batch=batch,
+        file_name=file_name or ("document.pdf" if is_pdf else f"image{source.extension}"),
+        sha256=sha256,
+        size=len(data),
+        width=source.width,
+        height=source.height,
+        engine=chosen.name,
+        lang=options.lang,
+        task=options.task,
+        options=selectors.option_values(options),
+        pages_total=source.pages,
+    )
 
 
 def _opts(record: OcrRecord) -> dict:

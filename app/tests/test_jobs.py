@@ -159,7 +159,6 @@ def test_batch_of_files_and_a_zip(api, other_user, django_capture_on_commit_call
     archive = zip_of(
         {
             "scans/b.png": encode(render(second)),
-            "scans/broken.png": b"not an image",
             "__MACOSX/._b.png": b"junk",
             ".hidden.png": PNG,
         }
@@ -176,9 +175,7 @@ def test_batch_of_files_and_a_zip(api, other_user, django_capture_on_commit_call
         )
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["total"] == 2
-    assert [r["file_name"] for r in body["rejected"]] == ["broken.png"]
-    assert body["rejected"][0]["error"]["code"] == "invalid_image"
+    assert body["total"] == 2  # a bad member refuses the whole batch: test_hardening_limits.py
     summary = api.get(f"/api/batches/{body['id']}/").json()
     assert (summary["done"], summary["queued"], summary["progress"]) == (2, 0, 1.0)
     texts = {r.file_name: r.text for r in OcrRecord.objects.filter(batch_id=body["id"])}
