@@ -25,6 +25,9 @@ admin.site.login = throttled_posts(admin.site.login)
 
 @admin.register(OcrRecord)
 class OcrRecordAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["css/admin.css"]}  # the thumbnails' rules: no style attributes under the CSP
+
     list_display = [
         "thumbnail",
         "id",
@@ -91,15 +94,14 @@ class OcrRecordAdmin(admin.ModelAdmin):
     @admin.display(description="image")
     def thumbnail(self, record: OcrRecord) -> str:
         return format_html(
-            '<img src="{}" alt="" loading="lazy" width="72" height="48" '
-            'style="object-fit:cover;object-position:top left;border:1px solid #ddd;border-radius:4px">',
+            '<img src="{}" alt="" loading="lazy" width="72" height="48" class="ocr-thumb">',
             reverse("admin:app_ocrrecord_image", args=[record.pk]),
         )
 
     @admin.display(description="image preview")
     def preview(self, record: OcrRecord) -> str:
         return format_html(
-            '<img src="{}" alt="" style="max-width:min(100%,720px);max-height:480px;border:1px solid #ddd">',
+            '<img src="{}" alt="" class="ocr-preview">',
             reverse("admin:app_ocrrecord_image", args=[record.pk]),
         )
 
@@ -110,7 +112,7 @@ class OcrRecordAdmin(admin.ModelAdmin):
     @admin.display(description="text")
     def excerpt(self, record: OcrRecord) -> str:
         return format_html(
-            '<span style="display:inline-block;min-width:12rem;max-width:22rem">{}</span>',
+            '<span class="ocr-excerpt">{}</span>',
             truncatechars(record.text, 70),
         )
 
