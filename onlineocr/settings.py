@@ -179,6 +179,9 @@ OCR_MAX_PIXELS = env.int("OCR_MAX_PIXELS", default=40_000_000)
 # (all cores), right for the development server; uWSGI sets 1 per worker process.
 OCR_ENGINE_THREADS = env.int("OCR_ENGINE_THREADS", default=0)
 OCR_ENGINE_TIMEOUT = env.int("OCR_ENGINE_TIMEOUT", default=120)
+# RapidOCR's inference runtime: openvino (faster, same text; onnxruntime when it cannot load)
+# or onnxruntime.
+OCR_RAPIDOCR_RUNTIME = env.str("OCR_RAPIDOCR_RUNTIME", default="openvino")
 # A process that has read nothing for this long gives the heap its reads left behind back
 # to the system (app/memory.py); 0 never does. Shorter makes more reads start cold.
 OCR_TRIM_IDLE_SECONDS = env.float("OCR_TRIM_IDLE_SECONDS", default=5.0)

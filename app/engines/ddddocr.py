@@ -6,6 +6,7 @@ ddddocr keeps charset ranges on its shared model (and 1.6.1 reads an int range a
 here, to the model's probabilities, and the shared model is never changed.
 """
 
+import importlib.metadata
 import string
 import threading
 
@@ -60,6 +61,10 @@ class DdddOcrEngine(PythonPackageEngine):
 
     def languages(self) -> list[str]:
         return []
+
+    def runtime(self) -> dict[str, str]:
+        """onnxruntime: on OpenVINO its reader ran 4x slower (issue 14, ddddocr_lib.py)."""
+        return {"name": "onnxruntime", "version": importlib.metadata.version("onnxruntime")}
 
     def normalize_lang(self, lang: str) -> str:
         if lang:

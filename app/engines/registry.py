@@ -25,7 +25,11 @@ from app.errors import EngineUnavailable, InvalidInput
 
 def engine_config() -> EngineConfig:
     """The engines' settings, read here only (engines never import settings)."""
-    return EngineConfig(threads=settings.OCR_ENGINE_THREADS, timeout=settings.OCR_ENGINE_TIMEOUT)
+    return EngineConfig(
+        threads=settings.OCR_ENGINE_THREADS,
+        timeout=settings.OCR_ENGINE_TIMEOUT,
+        rapidocr_runtime=settings.OCR_RAPIDOCR_RUNTIME,
+    )
 
 
 def build_engines(config: EngineConfig) -> dict[str, Engine]:

@@ -10,11 +10,13 @@ import importlib.metadata
 import random
 import re
 import shutil
+import time
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import onnxruntime
+import openvino
 import pytest
 
 from app.engines import ddddocr_lib, deadline, rapidocr_lib, registry, tesseract_lib
@@ -26,7 +28,7 @@ from app.tests.imaging import cer, render
 APP = Path(__file__).resolve().parents[1]
 REQUIREMENTS = APP.parent / "requirements.txt"
 WRAPPERS = (tesseract_lib, rapidocr_lib, ddddocr_lib)
-ENGINE_PACKAGES = {"pytesseract", "rapidocr", "onnxruntime", "ddddocr"}
+ENGINE_PACKAGES = {"pytesseract", "rapidocr", "onnxruntime", "openvino", "ddddocr"}
 # Calls only a wrapper may make: private methods and attributes of the engine libraries.
 PRIVATE = re.compile(
     r"\._load_\w+_model\b|\._preprocess_image\b|\._softmax\b|\._process_text_output\b|\._model_path\b"
@@ -148,26 +150,69 @@ class CountingSession:
         self.runs += 1
         return self.session.run(*args, **kwargs)
 
+    def infer(self, *args, **kwargs):  # an OpenVINO infer request's run
+        self.runs += 1
+        return self.session.infer(*args, **kwargs)
+
     def __getattr__(self, name: str):
         return getattr(self.session, name)
 
 
-def test_rapidocr_loads_every_stage_with_the_session_it_runs():
+RUNS = {"onnxruntime": onnxruntime.InferenceSession, "openvino": openvino.InferRequest}
+WRAPS = {"onnxruntime": deadline.CancellableSession, "openvino": deadline.CancellableInferRequest}
+
+
+def threads_of(runtime: str, wrapped) -> int:
+    if runtime == "openvino":
+        return int(wrapped.get_compiled_model().get_property("INFERENCE_NUM_THREADS"))
+    return wrapped.get_session_options().intra_op_num_threads
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_rapidocr_loads_every_stage_with_the_session_it_runs(runtime):
     """Before load_stages no stage exists (RapidOCR loads them on first use); after it, each
-    stage runs the session it was handed: the engine's deadline reaches every ONNX run."""
-    bare = rapidocr_lib.new_model({"Global.log_level": "error"})
+    stage runs the session (or infer request) it was handed: the engine's deadline reaches
+    every run, on the threads asked."""
+    bare = rapidocr_lib.new_model({"Global.log_level": "error"}, runtime)
     assert rapidocr_lib.sessions(bare) == []
-    model = _build_model(EngineConfig(threads=1, timeout=30))
+    model = _build_model(EngineConfig(threads=1, timeout=30, rapidocr_runtime=runtime)).model
     built = rapidocr_lib.sessions(model)
-    assert [type(session) for session in built] == [deadline.CancellableSession] * 3
+    assert [type(session) for session in built] == [WRAPS[runtime]] * 3
     for session in built:
-        assert isinstance(session.session, onnxruntime.InferenceSession)
-        assert session.get_session_options().intra_op_num_threads == 1
+        assert type(session.request if runtime == "openvino" else session.session) is RUNS[runtime]
+        assert threads_of(runtime, session) == 1
     rapidocr_lib.load_stages(model, CountingSession)
     detector, classifier, recognizer = rapidocr_lib.sessions(model)
     output = model(np.asarray(render(["Counted runs"]))[:, :, ::-1], use_cls=True)
     assert cer("Counted runs", " ".join(output.txts)) <= 0.1
     assert (detector.runs, classifier.runs, recognizer.runs) == (1, 1, 1)
+
+
+def test_an_openvino_request_stops_at_the_deadline_and_runs_again():
+    """A synchronous OpenVINO infer() cannot be cancelled: the wrapper starts it async, and
+    the deadline's timer cancels it; the same request then reads the next image."""
+    model = _build_model(EngineConfig(threads=1, timeout=30, rapidocr_runtime="openvino")).model
+    detector = rapidocr_lib.sessions(model)[0]
+    large = np.random.default_rng(0).random((1, 3, 1984, 1536), dtype=np.float32)
+    started = time.monotonic()
+    with deadline.limit(0.1) as run, pytest.raises(RuntimeError, match="Infer Request was canceled"):
+        detector.infer([large])
+    assert run.terminate
+    assert time.monotonic() - started < 1  # the whole inference takes seconds here
+    with deadline.limit(0.1) as run:
+        time.sleep(0.2)
+        with pytest.raises(TimeoutError):
+            detector.infer([large])  # past the time, nothing starts
+    small = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    with deadline.limit(30) as run:
+        detector.infer([small])
+    assert not run.terminate
+    assert detector.get_output_tensor().data.shape == (1, 1, 64, 64)
+
+
+@pytest.mark.parametrize(("runtime", "version"), [("onnxruntime", "1.31.1"), ("openvino", "2026.4.0")])
+def test_rapidocr_runtime_versions(runtime, version):
+    assert rapidocr_lib.runtime_version(runtime) == version
 
 
 # --- ddddocr_lib ------------------------------------------------------------------------

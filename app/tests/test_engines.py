@@ -1,11 +1,16 @@
 """Each real engine reads images drawn in code, through the engine layer alone."""
 
+import importlib.metadata
+import json
+import logging
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from app.engines import ddddocr_lib, registry
+from app.engines import ddddocr_lib, deadline, rapidocr_lib, registry
 from app.engines.base import EngineConfig, LazyModel, Options, Picture
 from app.engines.ddddocr import DdddOcrEngine
 from app.engines.rapidocr import RapidOcrEngine
@@ -254,3 +259,105 @@ def test_an_engine_stops_at_the_timeout_it_was_given(name):
     options = registry.select(engine=name, lang="eng")[1]
     with pytest.raises(EngineTimeout):
         engine.recognize(Picture(page), options)
+
+# --- RapidOCR's runtime (OCR_RAPIDOCR_RUNTIME) ------------------------------------------
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CN_SCREENSHOT = "files/cnocr/multi-line_cn2.png"  # 5 lines of Chinese, truth_scope full
+
+
+@pytest.fixture(scope="module")
+def rapidocr_on():
+    """One RapidOCR engine per runtime, built once for this module (a model load is seconds)."""
+    engines = {
+        runtime: RapidOcrEngine(EngineConfig(threads=1, timeout=30, rapidocr_runtime=runtime))
+        for runtime in ("openvino", "onnxruntime")
+    }
+    return lambda runtime: engines[runtime]
+
+
+def read_with(engine: RapidOcrEngine, image: Image.Image) -> list[str]:
+    return [line.text for line in engine.recognize(Picture(image), Options(lang="", task="document")).lines]
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_rapidocr_runs_on_the_runtime_its_config_names(rapidocr_on, runtime):
+    engine = rapidocr_on(runtime)
+    lines = english_lines(3, seed=4)
+    assert cer("\n".join(lines), "\n".join(read_with(engine, render(lines)))) <= 0.05
+    assert engine.runtime() == {"name": runtime, "version": importlib.metadata.version(runtime)}
+    wrapper = {"openvino": deadline.CancellableInferRequest, "onnxruntime": deadline.CancellableSession}
+    assert [type(stage) for stage in rapidocr_lib.sessions(engine._model.get().model)] == [
+        wrapper[runtime]
+    ] * 3
+
+
+def test_rapidocr_falls_back_to_onnxruntime_when_openvino_cannot_load(monkeypatch, caplog):
+    import openvino
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no CPU plugin here")
+
+    monkeypatch.setattr(openvino.Core, "compile_model", broken)
+    engine = RapidOcrEngine(EngineConfig(threads=1, timeout=30, rapidocr_runtime="openvino"))
+    assert engine.runtime()["name"] == "openvino"  # what it will try, before loading
+    with caplog.at_level(logging.WARNING, logger="app.engines.rapidocr"):
+        assert read_with(engine, render(["Fallen back"])) == ["Fallen back"]
+    assert engine.runtime() == {"name": "onnxruntime", "version": importlib.metadata.version("onnxruntime")}
+    assert [record.getMessage() for record in caplog.records] == [
+        "RapidOCR cannot run on openvino (no CPU plugin here); running on onnxruntime instead."
+    ]
+
+
+def test_rapidocr_reports_onnxruntime_before_loading_when_openvino_is_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    engine = RapidOcrEngine(EngineConfig(threads=1, timeout=30, rapidocr_runtime="openvino"))
+    assert engine.runtime()["name"] == "onnxruntime"
+
+
+def test_rapidocr_refuses_an_unknown_runtime():
+    with pytest.raises(ValueError, match="RapidOCR runs on openvino or onnxruntime, not 'tensorrt'"):
+        RapidOcrEngine(EngineConfig(threads=1, timeout=30, rapidocr_runtime="tensorrt"))
+
+
+def drawn_page() -> Image.Image:
+    return render(english_lines(6, seed=21) + chinese_lines(3, chars=10), font=CJK_FONT)
+
+
+@pytest.mark.parametrize("source", ["drawn", "corpus"])
+def test_both_runtimes_read_the_same_text(rapidocr_on, source):
+    if source == "drawn":
+        image, truth = drawn_page(), None
+    else:
+        entry = next(
+            e for e in json.loads((CORPUS / "manifest.json").read_text()) if e["file"] == CN_SCREENSHOT
+        )
+        image, truth = Image.open(CORPUS / CN_SCREENSHOT).convert("RGB"), entry["truth"]
+    openvino_lines = read_with(rapidocr_on("openvino"), image)
+    assert openvino_lines == read_with(rapidocr_on("onnxruntime"), image)
+    assert len(openvino_lines) >= 5
+    if truth is not None:
+        assert cer(truth.replace("\n", ""), "".join(openvino_lines)) <= 0.1
+
+
+def test_the_timeout_stops_an_openvino_run_and_the_next_call_works(rapidocr_on):
+    page = Image.new("RGB", (2000, 2600), "white")
+    page.paste(render(english_lines(30, seed=3), size=40, pad=0), (100, 100))
+    engine = RapidOcrEngine(EngineConfig(threads=1, timeout=0.2, rapidocr_runtime="openvino"))
+    engine._model = rapidocr_on("openvino")._model  # the loaded model: its requests are the same
+    started = time.monotonic()
+    with pytest.raises(EngineTimeout):
+        engine.recognize(Picture(page), Options(lang="", task="document"))
+    assert time.monotonic() - started < 2  # the whole page takes several seconds
+    assert read_with(engine, render(["Next call"])) == ["Next call"]
+
+
+def test_the_engines_endpoint_shows_each_runtime(anon, db):
+    engines = {engine["name"]: engine for engine in anon.get("/api/engines/").json()}
+    runtime = registry.get("rapidocr").runtime()["name"]
+    assert runtime == "openvino"  # the default, and the package is installed
+    assert engines["rapidocr"]["runtime"] == {"name": "openvino", "version": "2026.4.0"}
+    assert engines["ddddocr"]["runtime"] == {"name": "onnxruntime", "version": "1.31.1"}
+    assert engines["tesseract"]["runtime"] is None
