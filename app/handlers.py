@@ -24,14 +24,10 @@ from django.shortcuts import render
 from django.template import loader
 from django.views import csrf, defaults
 from django.views.decorators.csrf import requires_csrf_token
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.api.errors import DATABASE_DOWN, DATABASE_DOWN_HEADERS, error_body, json_server_error
-
-try:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-except ImportError:  # only needed when CACHE_URL names a Redis
-    RedisConnectionError = RedisTimeoutError = ()  # type: ignore[assignment,misc]
 
 # The API and the older services' paths (app/compat/urls.py: /ping, /ocr, /ocr|det/…, /slide/…),
 # and /media/ (image URLs the API hands out).
@@ -54,8 +50,8 @@ def wants_json(request: HttpRequest) -> bool:
     return bool(JSON_PATHS.match(request.path_info)) or "text/html" not in request.headers.get("Accept", "")
 
 
-def _json(status: int, code: str, message: str, **headers: str) -> JsonResponse:
-    headers = {"Cache-Control": "no-store", **headers}
+def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
+    headers = {"Cache-Control": "no-store", **(headers or {})}
     return JsonResponse(error_body(code, message), status=status, headers=headers)
 
 
@@ -108,7 +104,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
                 503,
                 "cache_unavailable",
                 "The cache that counts request rates is unavailable; try again in a moment.",
-                **DATABASE_DOWN_HEADERS,
+                DATABASE_DOWN_HEADERS,
             )
         return json_server_error(request)
     if isinstance(exc, CACHE_DOWN + DATABASE_DOWN):
