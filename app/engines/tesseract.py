@@ -1,22 +1,16 @@
-"""Tesseract: printed documents in any language Debian ships a pack for."""
+"""Tesseract: printed documents in any language Debian ships a pack for.
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+Read in this process through tesserocr: each language combination stays loaded in a
+PyTessBaseAPI (tesseract_lib.Readers), so a call pays for recognition only. The wheel's
+Tesseract is built without OpenMP: one call uses one core, whatever `threads` says.
+"""
+
 from functools import cache
-
-from PIL import Image
 
 from app.engines import tesseract_lib
 from app.engines.base import EngineConfig, Line, Options, Picture, Result
 from app.engines.textutil import join_cjk, split_langs
 from app.errors import EngineUnavailable, InvalidInput
-
-# Tesseract starts one OpenMP thread per core by default; on 2 cores one thread is
-# 5x faster (measured), and uWSGI runs one engine call per process anyway.
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 class TesseractEngine:
@@ -27,24 +21,25 @@ class TesseractEngine:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self.readers = tesseract_lib.Readers()
 
     def is_available(self) -> bool:
         return not self.unavailable_reason()
 
     def unavailable_reason(self) -> str:
         try:
-            import pytesseract  # noqa: F401
+            import tesserocr  # noqa: F401
         except ImportError:
-            return "the pytesseract package is not installed"
-        if not shutil.which(tesseract_lib.command()):
-            return "the tesseract binary is not installed (apt-get install tesseract-ocr)"
+            return "the tesserocr package is not installed"
+        if not tesseract_lib.datapath():
+            return "the Tesseract language packs are not installed (apt-get install tesseract-ocr)"
         return ""
 
     def version(self) -> str:
         return _version()
 
     def languages(self) -> list[str]:
-        return list(_installed_languages()) if self.is_available() else []
+        return list(_installed_languages(tesseract_lib.datapath())) if self.is_available() else []
 
     def normalize_lang(self, lang: str) -> str:
         parts = split_langs(lang or self.default_lang)
@@ -59,34 +54,26 @@ class TesseractEngine:
         return "+".join(parts)
 
     def warm_up(self) -> None:
+        """Load the default language now (a worker's first request then reads at full speed);
+        other combinations load on their first use."""
         if self.is_available():
             _version()
-            _installed_languages()
+            path = tesseract_lib.datapath()
+            if self.default_lang in _installed_languages(path):
+                with self.readers.reader(path, self.default_lang):
+                    pass
 
     def recognize(self, picture: Picture, options: Options) -> Result:
         if not self.is_available():
             raise EngineUnavailable(f"Tesseract is unavailable: {self.unavailable_reason()}.")
-        # One run gives the word table (tsv) and any extra rendering asked for (hocr).
-        with _as_file(picture) as source:
-            outputs = tesseract_lib.run(
-                source, extensions=["tsv", *options.outputs], lang=options.lang, timeout=self.config.timeout
+        # One recognition gives the word table (tsv) and any extra rendering asked for (hocr).
+        with self.readers.reader(tesseract_lib.datapath(), options.lang) as api:
+            outputs = tesseract_lib.read(
+                api, picture.image, outputs=("tsv", *options.outputs), timeout=self.config.timeout
             )
         lines = _group_lines(tesseract_lib.parse_tsv(outputs["tsv"]))
         extra = {name: outputs[name] for name in options.outputs}
         return Result(lines=lines, text="\n".join(line.text for line in lines), extra=extra)
-
-
-@contextmanager
-def _as_file(picture: Picture) -> Iterator[Image.Image | str]:
-    """The uploaded PNG's own bytes when the picture has them, so that pytesseract does not
-    compress the same pixels again; otherwise the image itself."""
-    if picture.png_bytes is None:
-        yield picture.image
-        return
-    with tempfile.NamedTemporaryFile(prefix="ocr_", suffix=".png") as file:
-        file.write(picture.png_bytes)
-        file.flush()
-        yield file.name
 
 
 @cache
@@ -95,9 +82,9 @@ def _version() -> str:
 
 
 @cache
-def _installed_languages() -> tuple[str, ...]:
-    """Asked of the binary once per process: it lists the packs in its tessdata folder."""
-    return tuple(sorted(tesseract_lib.languages()))
+def _installed_languages(path: str) -> tuple[str, ...]:
+    """Listed once per process and folder: the packs in it."""
+    return tuple(sorted(tesseract_lib.languages(path)))
 
 
 def _group_lines(data: dict[str, list]) -> list[Line]:

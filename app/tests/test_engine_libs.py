@@ -9,7 +9,6 @@ import ast
 import importlib.metadata
 import random
 import re
-import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -28,11 +27,11 @@ from app.tests.imaging import cer, render
 APP = Path(__file__).resolve().parents[1]
 REQUIREMENTS = APP.parent / "requirements.txt"
 WRAPPERS = (tesseract_lib, rapidocr_lib, ddddocr_lib)
-ENGINE_PACKAGES = {"pytesseract", "rapidocr", "onnxruntime", "openvino", "ddddocr"}
+ENGINE_PACKAGES = {"tesserocr", "rapidocr", "onnxruntime", "openvino", "ddddocr"}
 # Calls only a wrapper may make: private methods and attributes of the engine libraries.
 PRIVATE = re.compile(
     r"\._load_\w+_model\b|\._preprocess_image\b|\._softmax\b|\._process_text_output\b|\._model_path\b"
-    r"|\bpytesseract\.pytesseract\.|\.ocr_engine\b|\.detection_engine\b|\.session\.session\b"
+    r"|\.ocr_engine\b|\.detection_engine\b|\.session\.session\b"
 )
 
 
@@ -72,8 +71,9 @@ def test_every_engine_package_has_a_checked_wrapper():
     assert set(pinned()) >= ENGINE_PACKAGES
 
 
-def test_the_tesseract_binary_is_the_major_version_checked():
-    assert tesseract_lib.version().split(".")[0] == tesseract_lib.CHECKED_BINARY_MAJOR
+def test_the_tesseract_reading_is_the_version_checked():
+    """tesserocr's wheel bundles its own Tesseract: the one whose TSV and hOCR were checked."""
+    assert tesseract_lib.version().rsplit(".", 1)[0] == tesseract_lib.CHECKED_TESSERACT
 
 
 def test_library_private_calls_are_made_in_the_wrappers_only():
@@ -102,41 +102,95 @@ def test_only_the_registry_reads_settings_in_the_engine_layer():
 # --- tesseract_lib ---------------------------------------------------------------------
 
 
-def test_tesseract_runs_once_for_every_rendering():
-    outputs = tesseract_lib.run(
-        render(["Wrapped words 42"]), extensions=["tsv", "hocr"], lang="eng", timeout=30
+@pytest.fixture(scope="module")
+def eng_reader():
+    """One loaded English reader for the wrapper's tests (a load is 0.1-1 s)."""
+    readers = tesseract_lib.Readers()
+    with readers.reader(tesseract_lib.datapath(), "eng") as api:
+        yield api
+
+
+def test_tesseract_recognizes_once_for_every_rendering(eng_reader):
+    outputs = tesseract_lib.read(
+        eng_reader, render(["Wrapped words 42"]), outputs=("tsv", "hocr"), timeout=30
     )
     assert list(outputs) == ["tsv", "hocr"]
-    assert "ocrx_word" in outputs["hocr"]
+    hocr = outputs["hocr"]
+    assert hocr.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html')
+    assert f"<meta name='ocr-system' content='tesseract {tesseract_lib.version()}' />" in hocr
+    assert hocr.endswith(" </body>\n</html>\n")
+    assert [word.split("'>")[-1] for word in re.findall(r"class='ocrx_word'[^>]*>[^<]*", hocr)] == [
+        "Wrapped",
+        "words",
+        "42",
+    ]
+    assert outputs["tsv"].split("\n")[0].split("\t") == list(tesseract_lib.TSV_COLUMNS)
     data = tesseract_lib.parse_tsv(outputs["tsv"])
     words = [word for word, level in zip(data["text"], data["level"], strict=True) if level == 5]
     assert words == ["Wrapped", "words", "42"]
-    for column in ("block_num", "par_num", "line_num", "left", "top", "width", "height"):
+    for column in ("level", "block_num", "par_num", "line_num", "left", "top", "width", "height"):
         assert all(isinstance(value, int) for value in data[column]), column
+    assert all(0 < conf <= 100 for conf, level in zip(data["conf"], data["level"], strict=True) if level == 5)
+    assert {conf for conf, level in zip(data["conf"], data["level"], strict=True) if level < 5} == {-1.0}
 
 
-def test_tesseract_reads_a_png_file_by_path(tmp_path):
-    path = tmp_path / "page.png"
-    render(["From a file"]).save(path)
-    data = tesseract_lib.parse_tsv(
-        tesseract_lib.run(str(path), extensions=["tsv"], lang="eng", timeout=30)["tsv"]
+def test_tesseract_takes_the_images_resolution_as_the_command_took_the_pngs(eng_reader):
+    image = render(["Dots per inch"])
+    image.info["dpi"] = (300, 300)
+    assert "scan_res 300 300" in tesseract_lib.read(eng_reader, image, outputs=("hocr",), timeout=30)["hocr"]
+    del image.info["dpi"]  # none: Tesseract estimates it, as the command did
+    assert (
+        "scan_res 300 300" not in tesseract_lib.read(eng_reader, image, outputs=("hocr",), timeout=30)["hocr"]
     )
-    assert " ".join(word for word in data["text"] if word.strip()) == "From a file"
 
 
-def test_tesseract_failures_are_engine_errors():
-    with pytest.raises(EngineFailed, match=r"^Tesseract failed: .*xxx"):
-        tesseract_lib.run(render(["x"]), extensions=["tsv"], lang="xxx", timeout=30)
+def test_tesseract_failures_are_engine_errors(eng_reader):
+    with pytest.raises(EngineFailed, match=r"^Tesseract failed: could not load xxx from "):
+        tesseract_lib.new_reader(tesseract_lib.datapath(), "xxx")
     page = render([f"line {i} of a long page" for i in range(60)], size=40)
     with pytest.raises(EngineTimeout):
-        tesseract_lib.run(page, extensions=["tsv"], lang="eng", timeout=0.01)
+        tesseract_lib.read(eng_reader, page, outputs=("tsv",), timeout=0.01)
+    # the reader that timed out reads the next image whole
+    data = tesseract_lib.parse_tsv(
+        tesseract_lib.read(eng_reader, render(["After"]), outputs=("tsv",), timeout=30)["tsv"]
+    )
+    assert [word for word in data["text"] if word.strip()] == ["After"]
 
 
-def test_tesseract_command_and_languages():
-    assert shutil.which(tesseract_lib.command())
-    languages = tesseract_lib.languages()
+def test_tesseract_datapath_and_languages(monkeypatch, tmp_path):
+    assert tesseract_lib.datapath() in [f"{folder}/" for folder in tesseract_lib.DEBIAN_TESSDATA]
+    languages = tesseract_lib.languages(tesseract_lib.datapath())
     assert {"eng", "chi_sim"} <= set(languages)
     assert "osd" not in languages
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))  # Tesseract's own variable wins
+    assert tesseract_lib.datapath() == ""
+    (tmp_path / "eng.traineddata").symlink_to(Path(tesseract_lib.DEBIAN_TESSDATA[0]) / "eng.traineddata")
+    assert tesseract_lib.datapath() == f"{tmp_path}/"
+    assert tesseract_lib.languages(tesseract_lib.datapath()) == ["eng"]
+
+
+def test_tesseract_readers_are_reused_and_never_shared():
+    readers, path = tesseract_lib.Readers(), tesseract_lib.datapath()
+    with readers.reader(path, "eng") as first, readers.reader(path, "eng") as second:
+        assert second is not first  # the first is busy: another thread gets another
+    with readers.reader(path, "eng") as again:
+        assert again in (first, second)
+    assert readers.created == 2
+    assert readers.loaded() == {(path, "eng"): 2}
+
+
+def test_tesseract_readers_keep_a_bounded_number_of_language_sets():
+    readers, path = tesseract_lib.Readers(max_sets=2, max_idle=1), tesseract_lib.datapath()
+    with readers.reader(path, "eng") as a, readers.reader(path, "eng") as b:
+        pass
+    assert readers.loaded() == {(path, "eng"): 1}  # one idle per set kept; the other ended
+    for lang in ("chi_sim", "eng+chi_sim", "chi_sim"):
+        with readers.reader(path, lang):
+            pass
+    assert readers.loaded() == {(path, "eng+chi_sim"): 1, (path, "chi_sim"): 1}  # eng ended: least recent
+    assert readers.created == 4
+    for ended in (a, b):
+        assert ended.GetInitLanguagesAsString() == ""  # End() unloaded it
 
 
 # --- rapidocr_lib -----------------------------------------------------------------------

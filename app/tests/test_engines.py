@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.engines import ddddocr_lib, deadline, rapidocr_lib, registry
-from app.engines.base import EngineConfig, LazyModel, Options, Picture
+from app.engines import ddddocr_lib, deadline, rapidocr_lib, registry, tesseract_lib
+from app.engines.base import EngineConfig, LazyModel, Line, Options, Picture
 from app.engines.ddddocr import DdddOcrEngine
 from app.engines.rapidocr import RapidOcrEngine
 from app.engines.tesseract import TesseractEngine, _group_lines
@@ -155,13 +155,13 @@ def test_select_refuses_bad_options(engine, lang, task, code):
     assert caught.value.code == code
 
 
-def test_missing_tesseract_binary_reports_unavailable(monkeypatch):
-    import pytesseract
-
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+def test_missing_tesseract_language_packs_report_unavailable(monkeypatch, tmp_path):
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))  # a tessdata folder without packs
     engine = registry.get("tesseract")
     assert not engine.is_available()
-    assert "not installed" in engine.unavailable_reason()
+    assert engine.unavailable_reason() == (
+        "the Tesseract language packs are not installed (apt-get install tesseract-ocr)"
+    )
     assert engine.languages() == []
     with pytest.raises(EngineUnavailable):
         registry.select(engine="tesseract")
@@ -210,7 +210,9 @@ def test_options_are_frozen():
         Options(lang="eng", task="document").lang = "fra"
 
 
-@pytest.mark.parametrize(("engine", "package"), [("ddddocr", "ddddocr"), ("rapidocr", "onnxruntime")])
+@pytest.mark.parametrize(
+    ("engine", "package"), [("ddddocr", "ddddocr"), ("rapidocr", "onnxruntime"), ("tesseract", "tesserocr")]
+)
 def test_a_missing_python_package_makes_its_engine_unavailable(monkeypatch, engine, package):
     import sys
 
@@ -259,6 +261,126 @@ def test_an_engine_stops_at_the_timeout_it_was_given(name):
     options = registry.select(engine=name, lang="eng")[1]
     with pytest.raises(EngineTimeout):
         engine.recognize(Picture(page), options)
+
+
+# --- Tesseract in this process (tesserocr) ----------------------------------------------
+
+
+class ReaderSpy:
+    """Records which PyTessBaseAPI each tesseract_lib.read call used, on which thread, when."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls: list[tuple[int, int, float, float]] = []  # (api id, thread id, start, end)
+        read = tesseract_lib.read
+
+        def spied(api, *args, **kwargs):
+            start = time.monotonic()
+            try:
+                return read(api, *args, **kwargs)
+            finally:
+                self.calls.append((id(api), threading.get_ident(), start, time.monotonic()))
+
+        monkeypatch.setattr(tesseract_lib, "read", spied)
+
+
+def the_command_reads(image: Image.Image, lang: str) -> list[Line]:
+    """What the service answered before tesserocr: the `tesseract` command, through pytesseract
+    (kept for bench/overhead.py), grouped into lines the same way."""
+    import pytesseract
+
+    data = pytesseract.image_to_data(image, lang=lang, output_type=pytesseract.Output.DICT)
+    return _group_lines(data)
+
+
+@pytest.mark.parametrize(
+    ("lang", "lines", "font"),
+    [
+        ("eng", english_lines(10, seed=4), None),
+        ("eng", ["Total 1,234.56 EUR"], None),
+        ("chi_sim", chinese_lines(5, chars=10), CJK_FONT),
+    ],
+    ids=["10-line-page", "one-line-crop", "5-line-chinese"],
+)
+def test_tesseract_reads_the_same_text_as_the_tesseract_command(lang, lines, font):
+    image = render(lines, size=32, **({"font": font} if font else {}))
+    ours = read("tesseract", image, lang).lines
+    before = the_command_reads(image, lang)
+    assert [line.text for line in ours] == [line.text for line in before]
+    assert [line.box for line in ours] == [line.box for line in before]
+    assert "\n".join(line.text for line in ours) == "\n".join(lines)
+
+
+def test_tesseract_loads_the_default_language_once_and_reuses_it(monkeypatch):
+    engine = TesseractEngine(EngineConfig(threads=1, timeout=30))
+    engine.warm_up()
+    path = tesseract_lib.datapath()
+    assert (engine.readers.created, engine.readers.loaded()) == (1, {(path, "eng"): 1})
+    spy = ReaderSpy(monkeypatch)
+    for text in ("First call", "Second call", "Third call"):
+        result = engine.recognize(Picture(render([text])), Options(lang="eng", task="document"))
+        assert result.text == text
+    assert len({api for api, *_ in spy.calls}) == 1  # the same PyTessBaseAPI each time
+    assert (engine.readers.created, engine.readers.loaded()) == (1, {(path, "eng"): 1})
+
+
+def test_two_threads_reading_at_once_each_get_their_own_text(monkeypatch):
+    engine = TesseractEngine(EngineConfig(threads=1, timeout=30))
+    engine.warm_up()
+    spy = ReaderSpy(monkeypatch)
+    texts = {0: english_lines(6, seed=21), 1: english_lines(6, seed=22)}
+    images = {n: render(lines) for n, lines in texts.items()}
+    barrier, answers = threading.Barrier(2), {0: [], 1: []}
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            answers[n].append(engine.recognize(Picture(images[n]), Options(lang="eng", task="document")).text)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {n: ["\n".join(lines)] * 3 for n, lines in texts.items()}
+    overlapping = [
+        (a, b) for a in spy.calls for b in spy.calls if a[1] != b[1] and a[2] < b[3] and b[2] < a[3]
+    ]
+    assert overlapping  # the two threads did read at the same time ...
+    assert all(a[0] != b[0] for a, b in overlapping)  # ... never with the same reader
+    assert engine.readers.created == 2  # and each kept one: no reload per call
+
+
+def test_tesseract_timeout_stops_a_long_page_and_the_next_call_works():
+    page = Image.new("RGB", (2000, 2600), "white")
+    page.paste(render(english_lines(30, seed=3), size=40, pad=0), (100, 100))
+    engine = TesseractEngine(EngineConfig(threads=1, timeout=0.05))
+    engine.warm_up()
+    with pytest.raises(EngineTimeout, match=r"^Tesseract took too long on this image\.$"):
+        engine.recognize(Picture(page), Options(lang="eng", task="document"))
+    engine.config = EngineConfig(threads=1, timeout=30)
+    result = engine.recognize(Picture(render(["After the timeout"])), Options(lang="eng", task="document"))
+    assert result.text == "After the timeout"
+    assert engine.readers.created == 1  # the reader that timed out, reused
+
+
+def test_tesseract_keeps_a_bounded_number_of_language_sets_loaded():
+    engine = TesseractEngine(EngineConfig(threads=1, timeout=30))
+    assert engine.readers.max_sets == tesseract_lib.MAX_LANGUAGE_SETS
+    engine.readers = tesseract_lib.Readers(max_sets=2)
+    image = Picture(render(["Cycle"]))
+    for lang in ("eng", "chi_sim", "eng+chi_sim", "chi_sim+eng", "eng"):
+        engine.recognize(image, Options(lang=lang, task="document"))
+        assert len(engine.readers.loaded()) <= 2
+    assert [lang for _, lang in engine.readers.loaded()] == ["chi_sim+eng", "eng"]
+
+
+def test_the_engines_endpoint_reports_the_tesseract_doing_the_reading(anon, db):
+    from tesserocr import PyTessBaseAPI
+
+    tesseract = next(e for e in anon.get("/api/engines/").json() if e["name"] == "tesseract")
+    assert tesseract["version"] == PyTessBaseAPI.Version()
+    assert tesseract["version"].startswith(f"{tesseract_lib.CHECKED_TESSERACT}.")
+
 
 # --- RapidOCR's runtime (OCR_RAPIDOCR_RUNTIME) ------------------------------------------
 

@@ -238,9 +238,7 @@ def test_engine_crash_stores_a_failed_record_and_answers_503(api, document_png, 
 
 
 def test_unavailable_engine_answers_503_and_writes_nothing(api, document_png, media_files, monkeypatch):
-    import pytesseract
-
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    monkeypatch.setenv("TESSDATA_PREFIX", "/nonexistent/tessdata")  # no language packs
     response = api.post(
         "/api/ocr/", {"image": upload("a.png", document_png), "engine": "tesseract"}, format="multipart"
     )

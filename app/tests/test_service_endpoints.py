@@ -64,9 +64,7 @@ def test_engines_lists_all_three_with_languages_and_tasks(anon, db):
 
 
 def test_engines_shows_a_missing_engine_with_its_reason(anon, db, monkeypatch):
-    import pytesseract
-
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    monkeypatch.setenv("TESSDATA_PREFIX", "/nonexistent/tessdata")  # no language packs
     tesseract = next(e for e in anon.get("/api/engines/").json() if e["name"] == "tesseract")
     assert tesseract["available"] is False
     assert "tesseract-ocr" in tesseract["reason"]
