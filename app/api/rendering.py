@@ -11,10 +11,9 @@ CONTENT_TYPES = {
 }
 
 
-def rendered_result(record: OcrRecord, output: str) -> HttpResponse:
+def rendered_result(record: OcrRecord, output: str, status: int = 200) -> HttpResponse:
+    """`status` as the JSON answer's (services.Recognition.http_status): 200 reused, 201 new."""
     body = record.text if output == "text" else record.extra[output]
-    # As the JSON answer: 200 for an earlier record reused (the only sign of it here), 201 for a new one.
-    status = 200 if getattr(record, "cached", False) else 201
     response = HttpResponse(body, content_type=CONTENT_TYPES[output], status=status)
     if record.pk:
         response["X-Record-Id"] = str(record.pk)

@@ -439,8 +439,9 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         return self._absolute("api:history-image", record)
 
     def get_cached(self, record: OcrRecord) -> bool:
-        """True when an earlier record of the same bytes and options answered this request."""
-        return getattr(record, "cached", False)
+        """True when an earlier record of the same bytes and options answered this request
+        (services.Recognition.reused, handed in as the `reused` context)."""
+        return bool(self.context.get("reused", False))
 
     def _absolute(self, name: str, record: OcrRecord) -> str | None:
         if record.pk is None:  # an anonymous request's result is not stored

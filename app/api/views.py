@@ -168,7 +168,7 @@ class OcrView(APIView):
         fields = serializer.validated_data
         output = fields["format"]
         data, file_name = inputs.read_image(fields)
-        record = services.recognize(
+        done = services.recognize(
             owner=request.user,
             data=data,
             file_name=file_name,
@@ -181,18 +181,10 @@ class OcrView(APIView):
             queue=fields["queue"],
             force=fields["force"],
         )
-        unfinished = record.status in (OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING)
-        if output == "json" or unfinished:
-            body = OcrRecordSerializer(record, context={"request": request}).data
-            return Response(body, status=_created_status(record, unfinished))
-        return rendered_result(record, output)
-
-
-def _created_status(record: OcrRecord, unfinished: bool) -> int:
-    """202 for a job still to run, 200 for an earlier result reused, 201 for a new one."""
-    if unfinished:
-        return status.HTTP_202_ACCEPTED
-    return status.HTTP_200_OK if getattr(record, "cached", False) else status.HTTP_201_CREATED
+        if output == "json" or done.unfinished:
+            context = {"request": request, "reused": done.reused}
+            return Response(OcrRecordSerializer(done.record, context=context).data, status=done.http_status)
+        return rendered_result(done.record, output, status=done.http_status)
 
 
 class SlideView(APIView):

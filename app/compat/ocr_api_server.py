@@ -200,7 +200,7 @@ class RecognizeView(OcrApiServerView):
         data, file_name = self.image(request, "image")
         record = services.recognize(
             owner=self.owner(request), data=data, file_name=file_name, engine="ddddocr", task=task
-        )
+        ).record
         result = {
             "text": record.text,
             "math": record.extra.get("result"),

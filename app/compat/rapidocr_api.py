@@ -55,7 +55,7 @@ class RapidOcrApiView(DialectView, APIView):
             )
         record = services.recognize(
             owner=self.owner(request), data=data, file_name=file_name, engine="rapidocr"
-        )
+        ).record
         return Response(
             {
                 str(i): {"rec_txt": line["text"], "dt_boxes": line["box"], "score": str(line["score"])}

@@ -10,9 +10,10 @@ from app.services.accounts import (
     revoke_api_key,
 )
 from app.services.captcha import solve_slide
-from app.services.ocr import create_batch, delete_record, recognize, run_job
+from app.services.ocr import Recognition, create_batch, delete_record, recognize, run_job
 
 __all__ = [
+    "Recognition",
     "change_password",
     "create_api_key",
     "create_batch",

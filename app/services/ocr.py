@@ -17,6 +17,26 @@ from app.errors import EngineFailed, InvalidInput, OcrError
 from app.models import Batch, OcrRecord
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """What recognize() did: the record, and whether it is an earlier one given back.
+    The one place the API's 200/201/202 rule lives."""
+
+    record: OcrRecord
+    reused: bool = False
+
+    @property
+    def unfinished(self) -> bool:
+        return self.record.status in (OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING)
+
+    @property
+    def http_status(self) -> int:
+        """202 for a job still to run, 200 for an earlier result reused, 201 for a new one."""
+        if self.unfinished:
+            return 202
+        return 200 if self.reused else 201
+
+
 def recognize(
     *,
     owner: AbstractBaseUser | None,
@@ -31,12 +51,12 @@ def recognize(
     force: bool = False,
     queue: bool = False,
     batch: Batch | None = None,
-) -> OcrRecord:
+) -> Recognition:
     """Validate an image or PDF, read it and keep the upload and its result for its owner.
 
     - Bad input raises before anything is written.
     - The owner's earlier record of the same bytes with the same engine and options is
-      returned as it is, marked `cached`, without running an engine (unless `force`).
+      given back as it is (`reused`), without running an engine (unless `force`).
     - `queue` stores the record as `queued` and hands it to a worker (run in-process at
       once when OCR_ASYNC is off); with OCR_ASYNC on, long PDFs are queued anyway.
     - An engine failure stores a `failed` record (it shows in the history) and re-raises.
@@ -49,13 +69,12 @@ def recognize(
     if owner is not None and not force:
         earlier = selectors.earlier_result(owner=owner, sha256=sha256, engine=chosen.name, options=options)
         if earlier is not None:
-            earlier.cached = True
-            return earlier
+            return Recognition(earlier, reused=True)
     source = recognition.load(data)
     record = _new_record(owner, batch, data, sha256, file_name, source, chosen, options)
     long_pdf = settings.OCR_ASYNC and source.pages > settings.OCR_ASYNC_PDF_PAGES
     if owner is not None and (queue or long_pdf):
-        return _enqueue(record, data, source.extension)
+        return Recognition(_enqueue(record, data, source.extension))
     started = time.perf_counter()
     try:
         result = recognition.run(chosen, options, source)
@@ -68,7 +87,7 @@ def recognize(
     _finish(record, result, started)
     if owner is not None:
         _store(record, data, source.extension)
-    return record
+    return Recognition(record)
 
 
 # Options that only some engines and tasks read: elsewhere they would be silently ignored

@@ -8,8 +8,9 @@ import pytest
 from app import services
 from app.engines import registry
 from app.models import OcrRecord
-from app.tests.conftest import client_for
+from app.tests.clients import client_for
 from app.tests.imaging import cer, encode, english_lines, render, zip_of
+from app.tests.responses import assert_error
 
 LINES = english_lines(2, seed=61)
 PNG = encode(render(LINES))
@@ -139,7 +140,9 @@ def test_a_failed_record_is_not_reused(api, user, engine_calls):
 def test_run_job_twice_runs_once_and_a_died_run_runs_again(
     user, engine_calls, django_capture_on_commit_callbacks
 ):
-    record = services.recognize(owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True)
+    record = services.recognize(
+        owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True
+    ).record
     assert record.status == "queued"
     services.run_job(record_id=record.pk)
     services.run_job(record_id=record.pk)  # delivered again after it finished
@@ -202,16 +205,14 @@ def test_bad_archives_are_refused_whole(api, settings, media_files, archive, sta
         {"archive": SimpleUploadedFile("x.zip", archive, "application/zip")},
         format="multipart",
     )
-    assert response.status_code == status
-    assert response.json()["error"]["code"] == code
+    assert_error(response, status, code)
     assert not OcrRecord.objects.exists()
     assert not media_files()
 
 
 def test_an_empty_batch_is_a_400(api):
     response = api.post("/api/ocr/batch/", {}, format="multipart")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "missing_image"
+    assert_error(response, 400, "missing_image")
 
 
 def test_bad_async_flag_is_a_400(api):
@@ -242,7 +243,7 @@ def test_an_ocr_failure_is_not_retried(user, monkeypatch):
 
     record = services.recognize(
         owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True, force=True
-    )
+    ).record
     OcrRecord.objects.filter(pk=record.pk).update(status=OcrRecord.Status.QUEUED)
 
     def crash(self, image, options):

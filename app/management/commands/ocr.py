@@ -109,7 +109,8 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
             for path in files:
                 bar.set_postfix_str(path.name)
                 try:
-                    record = read(path, owner=owner, force=force, **choice)
+                    done = read(path, owner=owner, force=force, **choice)
+                    record = done.record
                 except OcrError as exc:
                     failed += 1
                     self._report_error(bar, path, exc.code, exc.message, exc.extra, as_json=options["json"])
@@ -122,7 +123,7 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
                 else:
                     if options["json"]:
                         self._write(
-                            bar, self.stdout, json.dumps(record_json(path, record), ensure_ascii=False)
+                            bar, self.stdout, json.dumps(record_json(path, done), ensure_ascii=False)
                         )
                     elif record.status in UNFINISHED:  # OCR_ASYNC and a long PDF: no text yet
                         self._write(
@@ -219,7 +220,7 @@ def check_options(*, engine: str, lang: str, task: str) -> None:
 
 def read(
     path: Path, *, owner: AbstractBaseUser | None, force: bool, engine: str, lang: str, task: str
-) -> OcrRecord:
+) -> services.Recognition:
     limit = settings.OCR_MAX_UPLOAD_BYTES
     try:
         size = path.stat().st_size
@@ -234,7 +235,8 @@ def read(
     )
 
 
-def record_json(path: Path, record: OcrRecord) -> dict[str, Any]:
+def record_json(path: Path, done: services.Recognition) -> dict[str, Any]:
+    record = done.record
     body = {
         "path": str(path),
         "id": record.pk,
@@ -242,7 +244,7 @@ def record_json(path: Path, record: OcrRecord) -> dict[str, Any]:
         "lang": record.lang,
         "task": record.task,
         "status": record.status,
-        "cached": getattr(record, "cached", False),  # set by services.recognize on a reused record
+        "cached": done.reused,
         "text": record.text,
         "lines": record.lines,
         "duration_ms": record.duration_ms,
