@@ -88,9 +88,85 @@ render_nginx_conf() {
   if grep -v '^ *#' "$out" | grep -q '@[A-Z_]*@'; then log "unfilled placeholder in $out"; exit 1; fi
 }
 
+# As root, nginx's and uWSGI's workers run as $SERVE_USER. Refuse to start when that user
+# cannot reach what they serve: a checkout under /root (0700) would answer 403 for every
+# static file and image, and its workers could not even import the code.
+# check_serve_user PATH:r|w ...: every folder on the way to PATH must let the user in, and
+# PATH itself be readable (r) or writable (w) by it; checked as that user, after setuid().
+check_serve_user() {
+  "$PY" - "$SERVE_USER" "$@" <<'PYTHON'
+import grp, os, pwd, stat, sys
+
+user, specs = sys.argv[1], [spec.rpartition(":")[::2] for spec in sys.argv[2:]]
+account = pwd.getpwnam(user)
+chains = {path: [] for path, _ in specs}
+for path in chains:
+    step = os.path.abspath(path)
+    while True:
+        chains[path].insert(0, step)
+        if step == "/":
+            break
+        step = os.path.dirname(step)
+
+
+def described(path):
+    info = os.stat(path)
+    owner, group = pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name
+    return f"{stat.filemode(info.st_mode)} {owner} {group}"
+
+
+modes = {path: described(path) for chain in chains.values() for path in chain}  # as root
+os.initgroups(user, account.pw_gid)
+os.setgid(account.pw_gid)
+os.setuid(account.pw_uid)
+for path, mode in specs:
+    for step in chains[path] if os.path.isdir(path) else chains[path][:-1]:
+        if not os.access(step, os.X_OK):
+            sys.exit(
+                f"{user} cannot enter {step} ({modes[step]}), so nginx's and uWSGI's workers, which"
+                f" run as {user}, cannot reach {path}. Let {user} in (chmod o+x {step}), move"
+                f" {path} where it can go, or set SERVE_USER to a user who can."
+            )
+    if not os.access(path, os.W_OK if mode == "w" else os.R_OK):
+        verb = "write to" if mode == "w" else "read"
+        sys.exit(f"{user} cannot {verb} {path} ({modes[path]}); nginx's and uWSGI's workers run as {user}.")
+PYTHON
+}
+
+# Started as root: uWSGI (uwsgi.ini's uid and gid) and nginx's workers drop to SERVE_USER, who
+# is given the media folder and the SQLite database, with its folder (SQLite writes its WAL
+# beside the file); the code, the venv and the static files need only be readable by it.
+drop_privileges() {
+  local database=$1 group
+  SERVE_USER=${SERVE_USER:-www-data}
+  group=$(id -gn "$SERVE_USER" 2>/dev/null) || { log "SERVE_USER=$SERVE_USER: no such user"; exit 1; }
+  export UWSGI_UID=$SERVE_USER UWSGI_GID=$group
+  NGINX_USER=(-g "user $SERVE_USER $group;")
+  mkdir -p "$DJANGO_MEDIA_ROOT"
+  find "$DJANGO_MEDIA_ROOT" ! -user "$SERVE_USER" -exec chown "$SERVE_USER:$group" {} +
+  local python paths
+  python=$("$PY" -c "import sys; print(sys.base_prefix)")  # the standard library uWSGI loads
+  paths=("$PWD:r" "$VENV:r" "$python:r" "$DJANGO_STATIC_ROOT:r" "$RUN_DIR:r" "$DJANGO_MEDIA_ROOT:w")
+  if [ -n "$database" ]; then
+    chown "$SERVE_USER:$group" "$(dirname "$database")"
+    find "$(dirname "$database")" -maxdepth 1 -name "$(basename "$database")*" ! -user "$SERVE_USER" \
+      -exec chown "$SERVE_USER:$group" {} +
+    paths+=("$database:w")
+  fi
+  check_serve_user "${paths[@]}" || exit 1
+  if [ "$SERVE_USER" = root ]; then
+    log "WARNING: SERVE_USER=root: uWSGI and nginx's workers run as root"
+  else
+    log "uWSGI and nginx's workers run as $SERVE_USER"
+  fi
+}
+
 serve() {
   PORT=${PORT:-8080}
-  RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/onlineocr-run.XXXXXX)}
+  if [ -z "${RUN_DIR:-}" ]; then
+    RUN_DIR=$(mktemp -d /tmp/onlineocr-run.XXXXXX)
+    chmod 755 "$RUN_DIR"  # nginx's workers keep large request bodies under it
+  fi
   mkdir -p "$RUN_DIR"
   export UWSGI_SOCKET=${UWSGI_SOCKET:-127.0.0.1:8001}
   export UWSGI_HARAKIRI=${UWSGI_HARAKIRI:-120}
@@ -98,21 +174,37 @@ serve() {
   export DJANGO_MEDIA_ROOT=${DJANGO_MEDIA_ROOT:-$PWD/media}
   # Production posture: TLS ends at the load balancer in front of nginx, which forwards
   # X-Forwarded-Proto; cookies are Secure, plain http is redirected, HSTS is on.
+  # DJANGO_PLAIN_HTTP=1 says this deployment is plain http on purpose: all four default off.
   export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
-  export DJANGO_BEHIND_TLS_PROXY=${DJANGO_BEHIND_TLS_PROXY:-1}
-  export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-1}
-  export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-1}
-  export DJANGO_HSTS_SECONDS=${DJANGO_HSTS_SECONDS:-31536000}
+  local tls=1 hsts=31536000
+  if [ "${DJANGO_PLAIN_HTTP:-0}" = 1 ]; then tls=0 hsts=0; fi
+  export DJANGO_BEHIND_TLS_PROXY=${DJANGO_BEHIND_TLS_PROXY:-$tls}
+  export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-$tls}
+  export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-$tls}
+  export DJANGO_HSTS_SECONDS=${DJANGO_HSTS_SECONDS:-$hsts}
   # nginx appends the address it saw to X-Forwarded-For: count throttles by that entry.
   export OCR_NUM_PROXIES=${OCR_NUM_PROXIES:-1}
   prepare_django
-  "$PY" manage.py check --deploy --fail-level WARNING
-  MAX_BODY_BYTES=$("$PY" manage.py shell -v 0 -c "from django.conf import settings; print(settings.OCR_MAX_REQUEST_BYTES)")
+  if ! "$PY" manage.py check --deploy --fail-level WARNING; then
+    log "check --deploy failed. To serve plain http on purpose (loopback, or a network you trust," \
+      "no TLS proxy in front), set DJANGO_PLAIN_HTTP=1 rather than turning the TLS settings off one by one."
+    exit 1
+  fi
+  if [ "${DJANGO_PLAIN_HTTP:-0}" = 1 ]; then
+    log "WARNING: DJANGO_PLAIN_HTTP=1: plain http, no HTTPS redirect, no HSTS, cookies without Secure:" \
+      "passwords, tokens and images cross the network in the clear. Only on loopback or a network you trust."
+  fi
+  local facts
+  facts=$("$PY" manage.py shell -v 0 -c "from django.conf import settings as s; db = s.DATABASES['default']
+print(s.OCR_MAX_REQUEST_BYTES, db['NAME'] if db['ENGINE'].endswith('sqlite3') else '')")
+  MAX_BODY_BYTES=${facts%% *}
+  NGINX_USER=()
+  if [ "$(id -u)" -eq 0 ]; then drop_privileges "${facts#* }"; fi
   render_nginx_conf "$RUN_DIR/nginx.conf"
 
   "$VENV/bin/uwsgi" --ini uwsgi.ini &
   local uwsgi_pid=$!
-  nginx -e stderr -c "$RUN_DIR/nginx.conf" &
+  nginx -e stderr "${NGINX_USER[@]}" -c "$RUN_DIR/nginx.conf" &
   local nginx_pid=$!
   log "serving on http://0.0.0.0:$PORT/ (nginx pid $nginx_pid, uWSGI pid $uwsgi_pid on $UWSGI_SOCKET)"
   # SIGTERM/SIGINT: stop both (uWSGI dies on TERM, nginx shuts down fast on TERM).

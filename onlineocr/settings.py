@@ -329,6 +329,22 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A deployment served over plain http on purpose (loopback, or a network you trust): with
+# DJANGO_PLAIN_HTTP=1, `check --deploy` no longer warns about the TLS settings that are off
+# (no HSTS, no redirect, cookies without Secure), so `./start.sh serve` starts; it says so.
+# Without it, those warnings stop `serve`: turning TLS off takes this one deliberate switch.
+PLAIN_HTTP = env.bool("DJANGO_PLAIN_HTTP", default=False)
+if PLAIN_HTTP:
+    SILENCED_SYSTEM_CHECKS = [
+        check
+        for check, on in (
+            ("security.W004", SECURE_HSTS_SECONDS),
+            ("security.W008", SECURE_SSL_REDIRECT),
+            ("security.W012", SESSION_COOKIE_SECURE),
+            ("security.W016", CSRF_COOKIE_SECURE),
+        )
+        if not on
+    ]
 
 LOGGING = {
     "version": 1,

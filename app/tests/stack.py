@@ -45,15 +45,17 @@ class Stack:
     media: Path
     run_dir: Path
     database_url: str
+    # The Host every request names, with the port: the first of DJANGO_ALLOWED_HOSTS.
+    host: str
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, headers={**VIA_TLS, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {**VIA_TLS, **kwargs.pop("headers", {})}
+        headers = {**VIA_TLS, "Host": self.host, **kwargs.pop("headers", {})}
         return requests.request(method, self.url + path, headers=headers, **kwargs)
 
     def workers(self) -> list[dict]:
@@ -133,7 +135,7 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
     log = base / "stack.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["./start.sh", "serve"],
+            [*python_revealed(base), "./start.sh", "serve"],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -148,6 +150,7 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
         media,
         run_dir,
         env["DATABASE_URL"],
+        f"{_first_host(env['DJANGO_ALLOWED_HOSTS'])}:{port}",
     )
     try:
         wait_until_healthy(stack, timeout)
@@ -157,6 +160,40 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# Runs its arguments in a mount namespace of their own where HIDDEN (a folder only its owner
+# may enter, e.g. /root) is an empty 0755 folder holding only KEEP, the way to Python.
+_REVEAL = """set -e
+hidden=$1 keep=$2 spare=$3; shift 3
+mkdir -p "$spare" && mount --bind "$keep" "$spare"
+mount -t tmpfs -o mode=0755 onlineocr-stack "$hidden"
+mkdir -p "$keep" && mount --bind "$spare" "$keep"
+exec "$@"
+"""
+
+
+def python_revealed(base: Path) -> list[str]:
+    """Started as root, `start.sh serve` runs uWSGI as an unprivileged user (SERVE_USER), who
+    must read this Python's standard library. Where that lives under a folder other users may
+    not enter (pyenv in /root), the stack runs where that folder holds only the way to Python,
+    as it would on a host or in the image with a Python everyone may read; elsewhere, as is."""
+    prefix = Path(sys.base_prefix).resolve()
+    hidden = next((p for p in [*reversed(prefix.parents), prefix] if not p.stat().st_mode & 0o001), None)
+    if os.geteuid() != 0 or hidden is None or hidden == prefix:
+        return []
+    keep = hidden / prefix.relative_to(hidden).parts[0]
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _REVEAL, "sh"] + [
+        str(hidden),
+        str(keep),
+        str(base / "python"),
+    ]
+
+
+def _first_host(allowed_hosts: str) -> str:
+    """A Host header Django accepts: `.example.com` matches example.com, `*` anything."""
+    first = allowed_hosts.split(",")[0].strip().lstrip(".")
+    return "127.0.0.1" if first in ("", "*") else first
 
 
 def wait_until_healthy(stack: Stack, timeout: float = 180) -> None:
