@@ -24,18 +24,19 @@ from django.shortcuts import render
 from django.template import loader
 from django.views import csrf, defaults
 from django.views.decorators.csrf import requires_csrf_token
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.api.errors import DATABASE_DOWN, DATABASE_DOWN_HEADERS, error_body, json_server_error
+from app.api.errors import (
+    CACHE_DOWN,
+    DATABASE_DOWN,
+    DATABASE_DOWN_HEADERS,
+    cache_down_body,
+    error_body,
+    json_server_error,
+)
 
 # The API and the older services' paths (app/compat/urls.py: /ping, /ocr, /ocr|det/…, /slide/…),
 # and /media/ (image URLs the API hands out).
 JSON_PATHS = re.compile(r"^/(?:api/|media/|ping(?:/|$)|ocr(?:/|$)|det/|slide/)")
-
-# What the throttles' cache raises when its server is down (the database cache's outage is
-# the database's, DATABASE_DOWN).
-CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 # A SuspiciousOperation Django raises while reading the request, as (status, code).
 REFUSED = {
@@ -100,12 +101,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     exc = sys.exc_info()[1]
     if wants_json(request):
         if isinstance(exc, CACHE_DOWN):
-            return _json(
-                503,
-                "cache_unavailable",
-                "The cache that counts request rates is unavailable; try again in a moment.",
-                DATABASE_DOWN_HEADERS,
-            )
+            return JsonResponse(cache_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
         return json_server_error(request)
     if isinstance(exc, CACHE_DOWN + DATABASE_DOWN):
         # Rendered without the request: its context (the user, the messages) needs what is down.

@@ -247,6 +247,9 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "app.api.pagination.HistoryPagination",
+    # JSON whatever the Accept header says (no browsable HTML API): app/api/negotiation.py.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "app.api.negotiation.FirstRendererFallback",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("OCR_AUTH_THROTTLE", default="20/minute"),

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_http_methods
 from PIL import Image
 
 from app import images, selectors, services
-from app.api.errors import json_not_found
 from app.api.filters import history_arguments
 from app.api.pagination import HistoryPagination
 from app.api.serializers import OcrRecordSerializer
@@ -97,14 +96,6 @@ def delete_record(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Deleted {name}.")
         return redirect(_safe_next(request) or reverse("web:history"))
     return render(request, "web/record_confirm_delete.html", {"record": found})
-
-
-def not_found(request: HttpRequest, exception=None) -> HttpResponse:
-    """An HTML page for people, the API's JSON error for everything else."""
-    wants_html = "text/html" in request.headers.get("Accept", "")
-    if wants_html and not request.path.startswith(("/api/", "/media/")):
-        return render(request, "web/404.html", status=404)
-    return json_not_found(request, exception)
 
 
 def _common_first(fmt: str) -> tuple[bool, str]:
