@@ -9,7 +9,10 @@ Parsing and drawing a page's content is where a small file gets expensive (a 277
 address-space limit (OCR_PDF_RENDER_MEMORY_MB above the worker's own size) and the engines'
 deadline (OCR_ENGINE_TIMEOUT). It draws straight into memory shared with the worker; a
 child that runs out of either ends as `pdf_too_complex` (422) and the worker keeps nothing
-of it. A fork costs about a millisecond per page (a 1-page PDF: 19.4 -> 20.5 ms).
+of it. The fork is not free in a worker holding the warmed engines (~460 MB resident): a
+1-page PDF (1500×1176 px) took 17-20 ms drawn in process and 37-40 ms forked at best, 43-58
+against 64-104 ms as medians on 2 shared, loaded cores (2026-12-02); fork() alone, copying the
+page tables, took 11-32 ms of that.
 
 PDFium is not thread-safe, so every call into it holds one process-wide lock; pages are
 rendered one at a time, so a long document never holds more than one page in memory.
