@@ -8,7 +8,7 @@ salt-and-pepper), blurred and low-quality JPEG variants; photos stored turned by
 90/180/270 degrees, once with the EXIF Orientation tag that says how to show them upright
 (as PNG; and turned 90 as a camera's JPEG and as a phone's multi-picture JPEG with a
 gain map, MPO) and once without it; tight crops of single words; one 3000x4000 page;
-text captchas and arithmetic captchas (app/tests/captchas.py, and test_captcha.py's
+text captchas and arithmetic captchas (app/tests/captchas.py, its
 `expressions`).
 
 Each file is read twice, through exactly the same bytes:
@@ -65,10 +65,9 @@ from app.engines.captcha_math import OPERATORS  # noqa: E402
 from app.errors import Unprocessable  # noqa: E402
 from app.models import OcrRecord  # noqa: E402
 from app.services.ocr import delete_record  # noqa: E402
-from app.tests.captchas import CHINESE_OPERATORS, captcha  # noqa: E402
+from app.tests.captchas import CHINESE_OPERATORS, captcha, expressions  # noqa: E402
 from app.tests.factories import UserFactory  # noqa: E402
 from app.tests.imaging import CJK_FONT, HANZI, LATIN_FONT, WORDS, cer, encode, render  # noqa: E402
-from app.tests.test_captcha import expressions  # noqa: E402
 
 BENCH = "accuracy"
 DEFAULT_N = 16  # about 6 minutes on a quiet 2-core machine

@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from app.tests.imaging import CJK_FONT, LATIN_FONT
 
 CHINESE_OPERATORS = "加减乘除"
+MEANING = {"+": "+", "-": "-", "×": "×", "/": "÷", "加": "+", "减": "-", "乘": "×", "除": "÷"}
 
 
 def captcha(text: str, seed: int) -> Image.Image:
@@ -72,3 +73,18 @@ def darken(background: Image.Image, x: int, y: int, mask: Image.Image | None = N
 def place(seed: int) -> tuple[int, int]:
     rng = random.Random(seed)
     return rng.randint(100, 250), rng.randint(5, 105)
+
+
+def expressions(count: int, operators: str, seed: int) -> list[tuple[str, int]]:
+    """Small sums as captchas show them, each with its true answer; divisions come out whole."""
+    rng = random.Random(seed)
+    cases = []
+    for i in range(count):
+        op = operators[i % len(operators)]
+        kind, right = MEANING[op], rng.randint(1, 9)
+        left = {"+": rng.randint(0, 20), "-": rng.randint(right, 20), "×": rng.randint(0, 12)}.get(
+            kind, right * rng.randint(1, 9)
+        )
+        answer = {"+": left + right, "-": left - right, "×": left * right, "÷": left // right}[kind]
+        cases.append((f"{left}{op}{right}{rng.choice(['', '=', '=?'])}", answer))
+    return cases

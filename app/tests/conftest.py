@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from app.tests.clients import client_for
 from app.tests.factories import OcrRecordFactory, UserFactory
 
 # Fixtures that give a test the database (pytest-django's own names).
@@ -43,12 +43,6 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import io
 import random
 import zipfile
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -41,6 +42,12 @@ def encode(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, fmt, **params)
     return buffer.getvalue()
+
+
+def to_16bit(img: Image.Image) -> Image.Image:
+    """The image as 16-bit greyscale (mode I;16), a scanner's output the service must narrow."""
+    arr = np.asarray(img.convert("L"), dtype=np.uint16) * 257
+    return Image.fromarray(arr)
 
 
 def zip_of(files: dict[str, bytes]) -> bytes:

@@ -6,8 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from app.models import ApiKey
-from app.tests.conftest import client_for
+from app.tests.clients import client_for
 from app.tests.imaging import encode, render
+from app.tests.responses import assert_error
 
 PNG = encode(render(["key holder"]))
 
@@ -63,8 +64,7 @@ def test_key_authenticates_in_every_header_and_counts_use(user, key, headers):
 def test_revoked_key_is_refused_with_401(api, key):
     assert api.delete(f"/api/keys/{key['id']}/").status_code == 204
     response = with_header(HTTP_X_API_KEY=key["key"]).get("/api/history/")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert_error(response, 401, "invalid_api_key")
     listed = api.get("/api/keys/").json()["results"][0]
     assert listed["active"] is False
     assert listed["revoked_at"]
@@ -91,8 +91,7 @@ def test_another_users_key_is_invisible_and_cannot_be_revoked(other_user, key):
 
 def test_key_name_is_required(api):
     response = api.post("/api/keys/", {"name": ""}, format="json")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "blank"
+    assert_error(response, 400, "blank")
 
 
 def test_staff_see_and_revoke_keys_in_the_admin_but_never_the_key(client, key):

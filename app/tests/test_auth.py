@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from app.tests.responses import assert_error
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -43,9 +45,7 @@ def test_register_returns_the_user_without_the_password(registered):
 )
 def test_register_rejects_bad_input_field_by_field(anon, db, payload, field, code):
     response = anon.post("/api/register/", payload, format="json")
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["code"] == code
+    error = assert_error(response, 400, code)
     assert field in error["fields"]
     assert error["message"].startswith(field)
     assert not get_user_model().objects.exists()
@@ -53,8 +53,7 @@ def test_register_rejects_bad_input_field_by_field(anon, db, payload, field, cod
 
 def test_duplicate_username_is_refused_case_insensitively(anon, registered):
     response = anon.post("/api/register/", {"username": "ALICE", "password": PASSWORD})
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "username_taken"
+    assert_error(response, 400, "username_taken")
     assert get_user_model().objects.count() == 1
 
 
@@ -68,8 +67,7 @@ def test_token_pair_authenticates_api_calls(anon, registered):
 
 def test_wrong_password_gets_401_json(anon, registered):
     response = obtain(anon, password="wrong")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "no_active_account"
+    assert_error(response, 401, "no_active_account")
 
 
 def test_refresh_rotates_and_blacklists_the_old_refresh_token(anon, registered):
@@ -79,8 +77,7 @@ def test_refresh_rotates_and_blacklists_the_old_refresh_token(anon, registered):
     assert set(rotated.json()) == {"access", "refresh"}
     assert rotated.json()["refresh"] != first["refresh"]
     reused = anon.post("/api/token_refresh/", {"refresh": first["refresh"]})
-    assert reused.status_code == 401
-    assert reused.json()["error"]["code"] == "token_not_valid"
+    assert_error(reused, 401, "token_not_valid")
 
 
 def test_forged_token_is_refused(anon, registered):
@@ -88,8 +85,7 @@ def test_forged_token_is_refused(anon, registered):
     header, payload, signature = access.split(".")
     anon.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{signature[::-1]}")
     response = anon.get("/api/history/")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "token_not_valid"
+    assert_error(response, 401, "token_not_valid")
 
 
 def test_auth_endpoints_share_one_throttle(anon, registered, monkeypatch):
@@ -99,6 +95,5 @@ def test_auth_endpoints_share_one_throttle(anon, registered, monkeypatch):
     codes = [obtain(anon, password="wrong").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
     throttled = obtain(anon)
-    assert throttled.status_code == 429
-    assert throttled.json()["error"]["code"] == "throttled"
+    assert_error(throttled, 429, "throttled")
     assert int(throttled["Retry-After"]) > 0

@@ -28,9 +28,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from app import services
 from app.models import ApiKey, Batch, OcrRecord
-from app.tests.conftest import client_for
-from app.tests.imaging import cer, encode, english_lines, render, zip_of
-from app.tests.test_images import to_16bit
+from app.tests.clients import client_for
+from app.tests.imaging import cer, encode, english_lines, render, to_16bit, zip_of
 
 LINES = english_lines(2, seed=71)
 TEXT = "\n".join(LINES)

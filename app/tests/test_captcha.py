@@ -1,7 +1,6 @@
 """ddddocr captchas: arithmetic, charset limits, detection and slide puzzles, on images drawn in code."""
 
 import base64
-import random
 import threading
 
 import numpy as np
@@ -19,13 +18,13 @@ from app.tests.captchas import (
     captcha,
     characters_scene,
     darken,
+    expressions,
     place,
     puzzle_mask,
     texture,
 )
 from app.tests.imaging import encode, render
-
-MEANING = {"+": "+", "-": "-", "×": "×", "/": "÷", "加": "+", "减": "-", "乘": "×", "除": "÷"}
+from app.tests.responses import assert_error
 
 
 def upload(image: Image.Image, name: str = "c.png") -> SimpleUploadedFile:
@@ -37,21 +36,6 @@ def ocr(api, image: Image.Image, **fields):
 
 
 # --- task=math ---------------------------------------------------------------------
-
-
-def expressions(count: int, operators: str, seed: int) -> list[tuple[str, int]]:
-    """Small sums as captchas show them, each with its true answer; divisions come out whole."""
-    rng = random.Random(seed)
-    cases = []
-    for i in range(count):
-        op = operators[i % len(operators)]
-        kind, right = MEANING[op], rng.randint(1, 9)
-        left = {"+": rng.randint(0, 20), "-": rng.randint(right, 20), "×": rng.randint(0, 12)}.get(
-            kind, right * rng.randint(1, 9)
-        )
-        answer = {"+": left + right, "-": left - right, "×": left * right, "÷": left // right}[kind]
-        cases.append((f"{left}{op}{right}{rng.choice(['', '=', '=?'])}", answer))
-    return cases
 
 
 # ddddocr reads 加减乘除 well (40/40 measured), so they are in the solved set; `÷` it cannot
@@ -175,9 +159,7 @@ def test_expression_reading_finds_nothing_in_letters():
 @pytest.mark.parametrize("text", ["abc", "3+", "1/0"])
 def test_unreadable_expression_is_a_422_and_stores_nothing(api, media_files, text):
     response = ocr(api, captcha(text, seed=1), task="math")
-    assert response.status_code == 422, response.content
-    error = response.json()["error"]
-    assert error["code"] == "unreadable_expression"
+    error = assert_error(response, 422, "unreadable_expression")
     assert "read '" in error["message"]
     assert not OcrRecord.objects.exists()
     assert not media_files()
@@ -186,8 +168,7 @@ def test_unreadable_expression_is_a_422_and_stores_nothing(api, media_files, tex
 @pytest.mark.parametrize(("engine", "task"), [("tesseract", "math"), ("rapidocr", "detect")])
 def test_document_engines_refuse_captcha_tasks(api, engine, task):
     response = ocr(api, captcha("3+8", seed=1), engine=engine, task=task)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "unsupported_task"
+    assert_error(response, 400, "unsupported_task")
 
 
 # --- task=text with charset ----------------------------------------------------------
@@ -261,8 +242,7 @@ def test_concurrent_requests_with_and_without_charset_each_get_their_own_reading
 @pytest.mark.parametrize("charset", ["8", "9", "x" * 501, "☃"])
 def test_invalid_charset_is_a_400(api, media_files, charset):
     response = ocr(api, render(["ab12"], size=40, pad=10), task="text", charset=charset)
-    assert response.status_code == 400, response.content
-    assert response.json()["error"]["code"] == "invalid_charset"
+    assert_error(response, 400, "invalid_charset")
     assert not media_files()
 
 
@@ -397,21 +377,19 @@ def pictures() -> dict[str, SimpleUploadedFile]:
 def test_bad_slide_requests_are_4xx_json(api, pictures, change, status, code):
     fields = {key: value for key, value in {**pictures, **change}.items() if value is not None}
     response = api.post("/api/slide/", fields, format="multipart")
-    assert response.status_code == status, response.content
-    assert response.json()["error"]["code"] == code
+    assert_error(response, status, code)
 
 
 def test_bad_base64_is_a_400(api):
     payload = {"target_base64": "@@@", "background_base64": "@@@"}
     response = api.post("/api/slide/", payload, format="json")
-    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_base64")
+    assert_error(response, 400, "invalid_base64")
 
 
 def test_compare_of_identical_pictures_finds_no_gap(api):
     background = texture("noise", 2)
     response = slide(api, background, background, algorithm="compare")
-    assert response.status_code == 422
-    assert response.json()["error"]["code"] == "gap_not_found"
+    assert_error(response, 422, "gap_not_found")
 
 
 def test_slide_needs_a_login(anon, pictures):

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from app.tests.conftest import client_for
+from app.tests.clients import client_for
 from app.tests.responses import assert_error
 
 PASSWORD = "correct horse battery staple"

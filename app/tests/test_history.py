@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from app.models import OcrRecord
-from app.tests.conftest import client_for
+from app.tests.clients import client_for
+from app.tests.responses import assert_error
 
 
 def ids(response) -> list[int]:
@@ -42,8 +43,7 @@ def test_pagination_and_page_size_cap(api, user, record_factory):
 def test_page_past_the_end_is_a_404_json(api, user, record_factory):
     record_factory(owner=user)
     response = api.get("/api/history/?page=9")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert_error(response, 404, "not_found")
 
 
 def test_search_matches_recognized_text_and_file_name(api, user, other_user, record_factory):
@@ -158,8 +158,7 @@ def test_owner_fetches_their_image_and_nobody_else_can(api, user, other_user, re
 def test_media_url_is_not_served(api, user, record_factory):
     record = record_factory(owner=user)
     response = api.get(f"/media/{record.image.name}")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert_error(response, 404, "not_found")
 
 
 def test_behind_nginx_the_image_is_handed_over_by_x_accel_redirect(api, user, record_factory, settings):
@@ -173,8 +172,7 @@ def test_behind_nginx_the_image_is_handed_over_by_x_accel_redirect(api, user, re
 
 def test_history_needs_authentication(anon, db):
     response = anon.get("/api/history/")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "not_authenticated"
+    assert_error(response, 401, "not_authenticated")
 
 
 def exported(response) -> str:
@@ -223,6 +221,5 @@ def test_export_with_bad_parameters_is_a_400_naming_the_parameter(
 ):
     record_factory(owner=user)
     response = api.get(f"/api/history/export/?{query}")
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert (error["code"], list(error["fields"])) == (code, [field])
+    error = assert_error(response, 400, code)
+    assert list(error["fields"]) == [field]

@@ -2,7 +2,6 @@
 
 import io
 
-import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
@@ -10,7 +9,7 @@ from app import images, recognition
 from app.engines import registry
 from app.engines.base import Picture
 from app.errors import InvalidInput, TooLarge
-from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.imaging import cer, encode, english_lines, render, to_16bit
 
 LINES = english_lines(3, seed=2)
 
@@ -24,11 +23,6 @@ def read_text(data: bytes) -> str:
     engine, options = registry.select(engine="tesseract")
     decoded = images.decode(data)
     return engine.recognize(Picture(decoded.image, decoded.png_bytes), options).text
-
-
-def to_16bit(img: Image.Image) -> Image.Image:
-    arr = np.asarray(img.convert("L"), dtype=np.uint16) * 257
-    return Image.fromarray(arr)  # mode I;16
 
 
 def transparent_text(img: Image.Image) -> Image.Image:

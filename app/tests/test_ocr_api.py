@@ -14,6 +14,7 @@ from app.engines import registry
 from app.errors import EngineFailed
 from app.models import OcrRecord
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, encode, english_lines, render
+from app.tests.responses import assert_error
 
 LINES = english_lines(4, seed=21)
 
@@ -91,8 +92,7 @@ def test_captcha_through_ddddocr(api):
 
 def test_anonymous_upload_is_refused(anon, document_png, media_files):
     response = anon.post("/api/ocr/", {"image": upload("a.png", document_png)}, format="multipart")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "not_authenticated"
+    assert_error(response, 401, "not_authenticated")
     assert not media_files()
 
 
@@ -139,10 +139,8 @@ def test_bad_uploads_get_4xx_json_and_leave_nothing_behind(
     api, document_png, media_files, case, make, status, code
 ):
     response = api.post("/api/ocr/", {"image": upload(f"{case}.png", make(document_png))}, format="multipart")
-    assert response.status_code == status, response.content
+    assert_error(response, status, code)
     assert response["Content-Type"] == "application/json"
-    assert response.json()["error"]["code"] == code
-    assert response.json()["error"]["message"]
     assert not OcrRecord.objects.exists()
     assert not media_files()
 
@@ -168,8 +166,7 @@ def test_bad_requests_get_4xx_json_and_leave_nothing_behind(
     encoded = base64.b64encode(document_png).decode()
     payload = {key: value.replace("{png}", encoded) for key, value in payload.items()}
     response = api.post("/api/ocr/", payload, format="json")
-    assert response.status_code == status, response.content
-    assert response.json()["error"]["code"] == code
+    assert_error(response, status, code)
     assert not OcrRecord.objects.exists()
     assert not media_files()
 
@@ -180,44 +177,38 @@ def test_both_file_and_base64_is_ambiguous(api, document_png):
         {"image": upload("a.png", document_png), "image_base64": base64.b64encode(document_png).decode()},
         format="multipart",
     )
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "missing_image"
+    assert_error(response, 400, "missing_image")
 
 
 def test_malformed_json_body_is_a_400(api):
     response = api.generic("POST", "/api/ocr/", '{"image_base64": ', content_type="application/json")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "parse_error"
+    assert_error(response, 400, "parse_error")
 
 
 @override_settings(OCR_MAX_UPLOAD_BYTES=10_000)
 def test_file_over_the_byte_limit_is_413(api, document_png, media_files):
     assert len(document_png) > 10_000
     response = api.post("/api/ocr/", {"image": upload("big.png", document_png)}, format="multipart")
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "file_too_large"
+    assert_error(response, 413, "file_too_large")
     assert not media_files()
 
 
 @override_settings(OCR_MAX_UPLOAD_BYTES=10_000)
 def test_base64_over_the_byte_limit_is_413(api, document_png):
     response = api.post("/api/ocr/", {"image_base64": base64.b64encode(document_png).decode()}, format="json")
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "file_too_large"
+    assert_error(response, 413, "file_too_large")
 
 
 @override_settings(OCR_MAX_REQUEST_BYTES=1000)
 def test_request_body_over_the_limit_is_refused_before_parsing(api, document_png):
     response = api.post("/api/ocr/", {"image": upload("big.png", document_png)}, format="multipart")
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "too_large"
+    assert_error(response, 413, "too_large")
 
 
 @override_settings(OCR_MAX_PIXELS=10_000)
 def test_image_over_the_pixel_limit_is_413(api, document_png, media_files):
     response = api.post("/api/ocr/", {"image": upload("wide.png", document_png)}, format="multipart")
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "image_too_large"
+    assert_error(response, 413, "image_too_large")
     assert not media_files()
 
 
@@ -229,9 +220,7 @@ def test_engine_crash_stores_a_failed_record_and_answers_503(api, document_png, 
     response = api.post(
         "/api/ocr/", {"image": upload("a.png", document_png), "engine": "tesseract"}, format="multipart"
     )
-    assert response.status_code == 503
-    error = response.json()["error"]
-    assert error["code"] == "engine_failed"
+    error = assert_error(response, 503, "engine_failed")
     record = OcrRecord.objects.get(pk=error["record_id"])
     assert (record.status, record.error) == ("failed", "Tesseract failed: simulated crash")
     assert record.image.read() == document_png
@@ -242,9 +231,8 @@ def test_unavailable_engine_answers_503_and_writes_nothing(api, document_png, me
     response = api.post(
         "/api/ocr/", {"image": upload("a.png", document_png), "engine": "tesseract"}, format="multipart"
     )
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "engine_unavailable"
-    assert "not installed" in response.json()["error"]["message"]
+    error = assert_error(response, 503, "engine_unavailable")
+    assert "not installed" in error["message"]
     assert not OcrRecord.objects.exists()
     assert not media_files()
 

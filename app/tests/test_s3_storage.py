@@ -38,7 +38,7 @@ from django.db import DatabaseError
 from storages.backends.s3 import S3Storage
 
 from app.models import OcrRecord
-from app.tests.conftest import client_for
+from app.tests.clients import client_for
 from app.tests.factories import UserFactory
 from app.tests.imaging import encode, english_lines, render
 from app.tests.processes import free_port

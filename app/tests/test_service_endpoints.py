@@ -10,6 +10,7 @@ from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 
 from app.tests.factories import UserFactory
+from app.tests.responses import assert_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,8 +95,7 @@ def test_health_is_503_when_the_database_is_down(anon, db, monkeypatch):
 
 def test_unknown_api_url_is_a_json_404(anon, db):
     response = anon.get("/api/nothing-here/")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert_error(response, 404, "not_found")
 
 
 def test_admin_lists_records_for_staff_and_refuses_others(client, record_factory):

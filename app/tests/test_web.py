@@ -16,6 +16,7 @@ from django.test import Client
 from app.models import OcrRecord
 from app.tests.factories import UserFactory
 from app.tests.imaging import encode, render
+from app.tests.responses import assert_error
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -145,8 +146,8 @@ def test_the_browser_upload_works_with_the_session_and_needs_the_csrf_header(use
         return page.post("/api/ocr/", {"image": image, "engine": "tesseract"}, **headers)
 
     refused = post()
-    assert refused.status_code == 403
-    assert "CSRF" in refused.json()["error"]["message"]
+    error = assert_error(refused, 403, "permission_denied")
+    assert "CSRF" in error["message"]
     accepted = post(HTTP_X_CSRFTOKEN=token)
     assert accepted.status_code == 201, accepted.content
     assert accepted.json()["text"].strip() == "Session upload works"
@@ -289,8 +290,7 @@ def test_unknown_page_is_html_for_browsers_and_json_for_the_api(client, db):
     assert page.status_code == 404
     assert page["Content-Type"].startswith("text/html")
     api = client.get("/api/no-such-endpoint/", **HTML)
-    assert api.status_code == 404
-    assert api.json()["error"]["code"] == "not_found"
+    assert_error(api, 404, "not_found")
 
 
 def test_delete_asks_first_without_javascript(browser, user, record_factory):
