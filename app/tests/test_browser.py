@@ -359,6 +359,63 @@ def test_sign_up_upload_read_search_and_delete(server, browser, images):
     context.close()
 
 
+# Which line has the focus (its index), or what else has it.
+FOCUSED = """() => {
+    const active = document.activeElement;
+    if (active.classList.contains("ocr-line")) return Number(active.dataset.line);
+    return active.dataset.action || active.className || active.tagName;
+}"""
+
+
+def test_the_result_lines_are_one_tab_stop_and_the_arrow_keys_move_between_them(server, browser, images):
+    """However many lines (a PDF has hundreds), Tab passes the list in one step."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_up(page, server, "lena")
+    page.select_option("#engine", "tesseract")
+    page.set_input_files("#file-input", [str(images["letter"]), str(images["note"])])
+    page.wait_for_function(
+        "() => document.querySelectorAll('.upload[data-state=done] .ocr-line').length === 7", timeout=30_000
+    )
+    letter, note = page.locator(".upload").all()
+    assert letter.locator(".upload__name").inner_text() == "letter.png"
+    assert letter.locator(".ocr-line").count() == len(LINES)
+    assert letter.locator('.ocr-line[tabindex="0"]').count() == 1
+
+    # Tab from the control before the list lands on its first line, and the next Tab leaves
+    # the list for the next result's first control.
+    letter.locator(".tools__toggle").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED) == 0
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED) == "copy"
+    assert note.locator("[data-action=copy]").evaluate("button => button === document.activeElement")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(FOCUSED) == 0
+
+    # The arrow keys move line to line (stopping at the ends), Home and End jump, and the
+    # focused line's box lights up as it does on hover.
+    last = len(LINES) - 1
+    steps = [("ArrowDown", 1), ("ArrowDown", 2), ("ArrowUp", 1), ("End", last), ("ArrowDown", last)]
+    steps += [("Home", 0), ("ArrowUp", 0), ("ArrowDown", 1), ("ArrowDown", 2)]
+    for key, line in steps:
+        page.keyboard.press(key)
+        assert page.evaluate(FOCUSED) == line, key
+        assert letter.locator(".ocr-box.is-active").get_attribute("data-line") == str(line)
+    assert letter.locator('.ocr-line[tabindex="0"]').get_attribute("data-line") == "2"
+
+    # Leaving and coming back returns to the line last visited, still one stop each way.
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED) == "copy"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(FOCUSED) == 2
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(FOCUSED) == "tools__toggle"
+    assert errors == []
+    context.close()
+
+
 def test_several_files_at_once_each_with_its_own_outcome(server, browser, images):
     """A good image is read; a text file named .png gets the server's message; a .txt file is
     refused before any upload."""

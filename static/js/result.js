@@ -116,19 +116,51 @@ function lineList(record) {
       ? el("pre", { class: "ocr-plain" }, record.text)
       : el("p", { class: "muted ocr-empty" }, "No text was found in this image.");
   }
-  return el(
+  const list = el(
     "ol",
     { class: "ocr-lines", "aria-label": "Recognized lines" },
     lines.map((line, index) =>
       el(
         "li",
-        { class: "ocr-line", tabindex: 0, dataset: { line: index } },
+        { class: "ocr-line", tabindex: index === 0 ? 0 : -1, dataset: { line: index } },
         line.page ? el("span", { class: "ocr-line__page muted" }, `p. ${line.page} `) : null,
         el("span", { class: "ocr-line__text" }, line.text),
         confidence(line.score),
       ),
     ),
   );
+  rovingFocus(list);
+  return list;
+}
+
+// One tab stop for the whole list, however long (a PDF has hundreds of lines): only the
+// current line has tabindex 0, the others -1; the arrow keys, Home and End move between them.
+const MOVES = {
+  ArrowDown: (index) => index + 1,
+  ArrowUp: (index) => index - 1,
+  Home: () => 0,
+  End: (_, last) => last,
+};
+
+function rovingFocus(list) {
+  const items = () => list.querySelectorAll(":scope > .ocr-line");
+  const makeCurrent = (item) => {
+    for (const other of items()) other.tabIndex = other === item ? 0 : -1;
+  };
+  // A click or a script's focus() makes that line the one Tab comes back to.
+  list.addEventListener("focusin", (event) => {
+    const item = event.target.closest(".ocr-line");
+    if (item && item.parentElement === list) makeCurrent(item);
+  });
+  list.addEventListener("keydown", (event) => {
+    const move = MOVES[event.key];
+    const item = event.target.closest(".ocr-line");
+    if (!move || !item || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const all = [...items()];
+    const next = all[Math.min(all.length - 1, Math.max(0, move(all.indexOf(item), all.length - 1)))];
+    event.preventDefault(); // the list does not scroll by itself; focus() brings the line into view
+    next.focus(); // focusin makes it the current line
+  });
 }
 
 function meta(record) {
