@@ -162,31 +162,59 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-# Runs its arguments in a mount namespace of their own where HIDDEN (a folder only its owner
-# may enter, e.g. /root) is an empty 0755 folder holding only KEEP, the way to Python.
+# Runs its arguments in a mount namespace of their own where each HIDDEN folder (one only its
+# owner may enter, e.g. /root) is an empty 0755 folder holding only its KEEP, the way to
+# Python or to the checkout. Arguments: count, then count x (hidden, keep, spare), then argv.
 _REVEAL = """set -e
-hidden=$1 keep=$2 spare=$3; shift 3
-mkdir -p "$spare" && mount --bind "$keep" "$spare"
-mount -t tmpfs -o mode=0755 onlineocr-stack "$hidden"
-mkdir -p "$keep" && mount --bind "$spare" "$keep"
+count=$1; shift
+i=0
+while [ "$i" -lt "$count" ]; do
+  hidden=$1 keep=$2 spare=$3; shift 3
+  mkdir -p "$spare" && mount --bind "$keep" "$spare"
+  mount -t tmpfs -o mode=0755 onlineocr-stack "$hidden"
+  mkdir -p "$keep" && mount --bind "$spare" "$keep"
+  i=$((i + 1))
+done
 exec "$@"
 """
 
 
+def _hidden_ancestor(path: Path) -> Path | None:
+    """The first folder on the way to `path` that other users may not enter."""
+    return next((p for p in [*reversed(path.parents), path] if not p.stat().st_mode & 0o001), None)
+
+
 def python_revealed(base: Path) -> list[str]:
     """Started as root, `start.sh serve` runs uWSGI as an unprivileged user (SERVE_USER), who
-    must read this Python's standard library. Where that lives under a folder other users may
-    not enter (pyenv in /root), the stack runs where that folder holds only the way to Python,
-    as it would on a host or in the image with a Python everyone may read; elsewhere, as is."""
-    prefix = Path(sys.base_prefix).resolve()
-    hidden = next((p for p in [*reversed(prefix.parents), prefix] if not p.stat().st_mode & 0o001), None)
-    if os.geteuid() != 0 or hidden is None or hidden == prefix:
+    must read this Python's standard library and the checkout. Where either lives under a
+    folder other users may not enter (pyenv in /root, a CI checkout in a private folder), the
+    stack runs where that folder holds only the way to them, as it would on a host or in the
+    image with a Python everyone may read; elsewhere, as is."""
+    if os.geteuid() != 0:
         return []
-    keep = hidden / prefix.relative_to(hidden).parts[0]
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _REVEAL, "sh"] + [
-        str(hidden),
-        str(keep),
-        str(base / "python"),
+    reveal: dict[Path, Path] = {}
+    for needed in (Path(sys.base_prefix).resolve(), ROOT):
+        hidden = _hidden_ancestor(needed)
+        if hidden is not None and hidden != needed and hidden not in reveal:
+            reveal[hidden] = hidden / needed.relative_to(hidden).parts[0]
+    if not reveal:
+        return []
+    pairs = [
+        part
+        for n, (hidden, keep) in enumerate(sorted(reveal.items()))
+        for part in (str(hidden), str(keep), str(base / f"reveal{n}"))
+    ]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        _REVEAL,
+        "sh",
+        str(len(reveal)),
+        *pairs,
     ]
 
 
