@@ -30,6 +30,10 @@ from app.errors import EngineFailed, EngineTimeout, EngineUnavailable, InvalidIn
 
 LANGUAGES = ("chi_sim", "eng")  # the default PP-OCR model reads both at once
 WRAPPERS = {"openvino": deadline.CancellableInferRequest, "onnxruntime": deadline.CancellableSession}
+# OpenVINO computes in bfloat16 where the CPU has it (AVX512_BF16, AMX) unless told f32: on
+# such a CPU bf16 changed the text of 4 of the first 30 bench images (e.g. "balance" read
+# "baiance"); f32 reads exactly what onnxruntime reads.
+OPENVINO_PROPERTIES = {"INFERENCE_PRECISION_HINT": "f32"}
 logger = logging.getLogger(__name__)
 
 
@@ -65,7 +69,7 @@ def _build_on(runtime: str, threads: int):
     model = rapidocr_lib.new_model(params, runtime)
     # All three stages now (warm-up then covers them), their runs through deadline.limit(),
     # so a call past the timeout stops.
-    rapidocr_lib.load_stages(model, WRAPPERS[runtime])
+    rapidocr_lib.load_stages(model, WRAPPERS[runtime], OPENVINO_PROPERTIES)
     return model
 
 

@@ -10,7 +10,9 @@ engine unavailable.
 """
 
 import importlib.metadata
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 CHECKED_VERSIONS = {"rapidocr": "3.10.0", "onnxruntime": "1.31.1", "openvino": "2026.4.0"}
@@ -29,12 +31,43 @@ def runtime_version(runtime: str) -> str:
     return importlib.metadata.version(runtime)
 
 
-def load_stages(model: Any, wrap_session: Callable[[Any], Any]) -> None:
+def load_stages(
+    model: Any, wrap_session: Callable[[Any], Any], openvino_properties: dict[str, str] | None = None
+) -> None:
     """Load all three stages now, each runtime object replaced by `wrap_session(it)`:
-    left alone, the recognizer loads only once a call finds text, in a user's request."""
-    for load in (model._load_det_model, model._load_cls_model, model._load_rec_model):
-        stage = load()
-        stage.session.session = wrap_session(stage.session.session)
+    left alone, the recognizer loads only once a call finds text, in a user's request.
+    On OpenVINO, `openvino_properties` are added to the CPU properties RapidOCR compiles
+    with (its config takes only threads, streams and hints, not the precision)."""
+    with _openvino_properties(openvino_properties or {}):
+        for load in (model._load_det_model, model._load_cls_model, model._load_rec_model):
+            stage = load()
+            stage.session.session = wrap_session(stage.session.session)
+
+
+_properties_lock = threading.Lock()
+
+
+@contextmanager
+def _openvino_properties(extra: dict[str, str]) -> Iterator[None]:
+    """RapidOCR's OpenVINO session builds its CPU properties with `CPUConfig(...).get_config()`
+    and compiles right after: within the block, that dict also holds `extra`."""
+    if not extra:
+        yield
+        return
+    from rapidocr.inference_engine.openvino import main
+
+    original = main.CPUConfig
+
+    class WithExtra(original):
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), **extra}
+
+    with _properties_lock:
+        main.CPUConfig = WithExtra
+        try:
+            yield
+        finally:
+            main.CPUConfig = original
 
 
 def sessions(model: Any) -> list[Any]:
