@@ -5,14 +5,20 @@ page tree without parsing any page's content, so `page_sizes` refuses a page who
 would pass the image limits (sides, aspect, pixels) before a single page is drawn.
 
 Parsing and drawing a page's content is where a small file gets expensive (a 277 KB PDF of
-6 M rectangles took 15 s and 2.7 GB), so each page is rendered in a forked child under an
-address-space limit (OCR_PDF_RENDER_MEMORY_MB above the worker's own size) and the engines'
-deadline (OCR_ENGINE_TIMEOUT). It draws straight into memory shared with the worker; a
-child that runs out of either ends as `pdf_too_complex` (422) and the worker keeps nothing
-of it. The fork is not free in a worker holding the warmed engines (~460 MB resident): a
-1-page PDF (1500×1176 px) took 17-20 ms drawn in process and 37-40 ms forked at best, 43-58
-against 64-104 ms as medians on 2 shared, loaded cores (2026-12-02); fork() alone, copying the
-page tables, took 11-32 ms of that.
+6 M rectangles took 15 s and 2.7 GB), so each page is rendered in a forked child within
+OCR_PDF_RENDER_MEMORY_MB of memory of its own and the engines' deadline (OCR_ENGINE_TIMEOUT).
+The worker watches the child's private memory (what it allocated or copied, not the pages
+it shares with the worker) and kills it past the limit; an address-space limit of the same
+size above the worker's own stops it sooner where PDFium maps fresh memory. (The address-space
+limit alone is not enough: a worker's heap holds freed memory that is mapped but unused, and
+a child allocating there never grows its address space.) The child draws straight into
+memory shared with the worker; one that runs out of memory or time ends as `pdf_too_complex`
+(422) and the worker keeps nothing of it.
+
+The fork is not free in a worker holding the warmed engines (~460 MB resident): a 1-page
+PDF (1500×1176 px) took 17-20 ms drawn in process and 37-40 ms forked at best, 43-58 against
+64-104 ms as medians on 2 shared, loaded cores (2026-12-02); fork() alone, copying the page
+tables, took 11-32 ms of that.
 
 PDFium is not thread-safe, so every call into it holds one process-wide lock; pages are
 rendered one at a time, so a long document never holds more than one page in memory.
@@ -27,6 +33,7 @@ import resource
 import select
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -125,7 +132,8 @@ def _render(document: pdfium.PdfDocument, index: int, width: int, height: int) -
                 os.write(tell, bytes([_draw(document, index, scale, shared, width, height)]))
                 os._exit(0)
             os.close(tell)
-            outcome = _outcome(pid, told, settings.OCR_ENGINE_TIMEOUT)
+            budget = settings.OCR_PDF_RENDER_MEMORY_MB * 1024 * 1024 + len(shared)
+            outcome = _outcome(pid, told, settings.OCR_ENGINE_TIMEOUT, budget)
         if outcome == _UNREADABLE:
             raise InvalidInput(f"Page {index + 1} of the PDF cannot be rendered.", code="invalid_pdf")
         if outcome != _RENDERED:
@@ -166,12 +174,23 @@ def _address_space_limit() -> int:
     return pages_mapped * mmap.PAGESIZE + settings.OCR_PDF_RENDER_MEMORY_MB * 1024 * 1024
 
 
-def _outcome(pid: int, told: int, timeout: float) -> int:
-    """What the child said, or _TOO_COMPLEX if it said nothing by the deadline (killed then)
-    or died first (PDFium aborts when an allocation fails). The child is reaped by a thread:
-    its exit (unmapping a copy of the worker) costs ~7 ms nobody needs to wait for."""
+# How often the worker looks at the child's memory while it draws: a read of its
+# smaps_rollup costs well under a millisecond; PDFium allocates far less than the limit in one.
+WATCH_SECONDS = 0.02
+
+
+def _outcome(pid: int, told: int, timeout: float, budget: int) -> int:
+    """What the child said, or _TOO_COMPLEX if it said nothing by the deadline, held more
+    than `budget` bytes of its own (killed then) or died first (PDFium aborts when an
+    allocation fails). The child is reaped by a thread: its exit (unmapping a copy of the
+    worker) costs ~7 ms nobody needs to wait for."""
+    deadline = time.monotonic() + timeout
     try:
-        ready, _, _ = select.select([told], [], [], timeout)
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([told], [], [], max(0.0, min(left, WATCH_SECONDS)))
+            if ready or left <= 0 or private_bytes(pid) > budget:
+                break
         said = os.read(told, 1) if ready else b""
     finally:
         os.close(told)
@@ -179,6 +198,19 @@ def _outcome(pid: int, told: int, timeout: float) -> int:
         os.kill(pid, signal.SIGKILL)
     threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
     return said[0] if said else _TOO_COMPLEX
+
+
+def private_bytes(pid: int) -> int:
+    """Memory only this process maps (allocated, or copied on write from its parent); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return 1024 * sum(
+                int(line.split()[1])
+                for line in rollup
+                if line.startswith(("Private_Clean:", "Private_Dirty:"))
+            )
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
 
 
 def _pixels(points: tuple[float, float]) -> tuple[int, int]:
