@@ -63,7 +63,7 @@ class DdddOcrEngine(PythonPackageEngine):
         return []
 
     def runtime(self) -> dict[str, str]:
-        """onnxruntime: on OpenVINO its reader ran 4x slower (issue 14, ddddocr_lib.py)."""
+        """onnxruntime: on OpenVINO its reader ran 3.7x slower (ddddocr_lib.py)."""
         return {"name": "onnxruntime", "version": importlib.metadata.version("onnxruntime")}
 
     def normalize_lang(self, lang: str) -> str:
