@@ -51,7 +51,7 @@ install_python() {
     log "pip install -r $file"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
     "$PY" -m pip install -q --disable-pip-version-check -r "$file" 2>&1 | grep -v '^WARNING: Location' || true
-    "$PY" -c "import django, rest_framework, rapidocr, ddddocr, pytesseract" || { log "pip install failed"; exit 1; }
+    "$PY" -c "import django, rest_framework, rapidocr, ddddocr, tesserocr" || { log "pip install failed"; exit 1; }
     echo "$want" >"$stamp"
   fi
 }
