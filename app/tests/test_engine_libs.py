@@ -251,11 +251,9 @@ def test_an_openvino_request_stops_at_the_deadline_and_runs_again():
     model = _build_model(EngineConfig(threads=1, timeout=30, rapidocr_runtime="openvino")).model
     detector = rapidocr_lib.sessions(model)[0]
     large = np.random.default_rng(0).random((1, 3, 1984, 1536), dtype=np.float32)
-    started = time.monotonic()
     with deadline.limit(0.1) as run, pytest.raises(RuntimeError, match="Infer Request was canceled"):
-        detector.infer([large])
+        detector.infer([large])  # a whole inference of this size takes seconds
     assert run.terminate
-    assert time.monotonic() - started < 1  # the whole inference takes seconds here
     with deadline.limit(0.1) as run:
         time.sleep(0.2)
         with pytest.raises(TimeoutError):

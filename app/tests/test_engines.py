@@ -467,13 +467,17 @@ def test_both_runtimes_read_the_same_text(rapidocr_on, source):
 def test_the_timeout_stops_an_openvino_run_and_the_next_call_works(rapidocr_on):
     page = Image.new("RGB", (2000, 2600), "white")
     page.paste(render(english_lines(30, seed=3), size=40, pad=0), (100, 100))
+    loaded = rapidocr_on("openvino")
+    loaded.warm_up()  # the model is loaded outside the timed call
     engine = RapidOcrEngine(EngineConfig(threads=1, timeout=0.2, rapidocr_runtime="openvino"))
-    engine._model = rapidocr_on("openvino")._model  # the loaded model: its requests are the same
-    started = time.monotonic()
-    with pytest.raises(EngineTimeout):
+    engine._model = loaded._model  # the loaded model: its requests are the same
+    with pytest.raises(EngineTimeout) as stopped:
         engine.recognize(Picture(page), Options(lang="", task="document"))
-    assert time.monotonic() - started < 2  # the whole page takes several seconds
-    assert read_with(engine, render(["Next call"])) == ["Next call"]
+    # Stopped, not noticed late (a finished run raises nothing): an inference was cancelled,
+    # or, on a busy machine, the time was up before the next one could start.
+    cause = str(stopped.value.__cause__)
+    assert "Infer Request was canceled" in cause or "TimeoutError: the engine's time is up" in cause
+    assert read_with(loaded, render(["Next call"])) == ["Next call"]  # the same requests, 30 s
 
 
 def test_the_engines_endpoint_shows_each_runtime(anon, db):
