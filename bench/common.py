@@ -116,6 +116,14 @@ def text_image(lines: int, *, seed: int = 1, size: int = 32):
     return render(text, size=size), "\n".join(text)
 
 
+def chinese_image(lines: int = 5, *, seed: int = 1, chars: int = 12, size: int = 40):
+    """The bench's Chinese page (as bench/engines.py draws it), and its text."""
+    from app.tests.imaging import CJK_FONT, chinese_lines, render
+
+    text = chinese_lines(lines, seed=seed, chars=chars)
+    return render(text, size=size, font=CJK_FONT), "\n".join(text)
+
+
 def captcha_image(text: str = "k7mx3", *, seed: int = 1):
     """A dotted, jittered captcha drawn in code (app/tests/captchas.py), and its answer."""
     from app.tests.captchas import captcha
