@@ -111,3 +111,26 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.pk}"
+
+
+class RateCounter(models.Model):
+    """The requests a throttle let through in one fixed window (app/throttles.py).
+
+    One row per (key, window), incremented in the database with `count = count + 1`, so
+    concurrent requests in any number of worker processes never lose a count (a cache's
+    get-then-set does). `last` is when the window's latest request came: once it is older
+    than the rate's period, the window no longer weighs on the next. `expires` is when the
+    row stops mattering: the end of the window after its own.
+    """
+
+    key = models.CharField(max_length=200)  # "<scope>:<ident>", e.g. "auth:addr-203.0.113.9"
+    window = models.BigIntegerField()  # the window's start, seconds since the epoch
+    count = models.PositiveIntegerField(default=0)
+    last = models.FloatField()  # seconds since the epoch
+    expires = models.BigIntegerField(db_index=True)  # seconds since the epoch
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="ratecounter_key_window")]
+
+    def __str__(self) -> str:
+        return f"{self.key} @{self.window}: {self.count}"

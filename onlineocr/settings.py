@@ -251,9 +251,6 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "app.api.negotiation.FirstRendererFallback",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        "auth": env.str("OCR_AUTH_THROTTLE", default="20/minute"),
-    },
     # Proxies in front that append to X-Forwarded-For (nginx: 1); 0 counts REMOTE_ADDR only.
     "NUM_PROXIES": env.int("OCR_NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "app.api.errors.exception_handler",
@@ -275,18 +272,23 @@ SIMPLE_JWT = {
 JWT_REFRESH_MAX_DAYS = env.int("JWT_REFRESH_MAX_DAYS", default=30)
 
 # --- Limits per user (app/throttles.py) -------------------------------------------
-# OCR requests per API key (or per user without a key, per address when anonymous);
-# empty: no rate limit. Daily quotas of stored images and of their pages, counted from
-# the records since midnight UTC; 0: unlimited.
+# Request rates, "<number>/<second|minute|hour|day>", counted in the database (RateCounter
+# rows, atomic increments, shared by every worker process); empty: no limit. Sign-ins
+# (register, token, refresh, log-out, password change, the browser's log-in, sign-up and
+# admin forms) per client address; OCR requests per API key (or per user without a key,
+# per address when anonymous). Daily quotas of stored images and of their pages, counted
+# from the records since midnight UTC; 0: unlimited.
+OCR_AUTH_THROTTLE = env.str("OCR_AUTH_THROTTLE", default="20/minute")
 OCR_USER_THROTTLE = env.str("OCR_USER_THROTTLE", default="120/minute")
 OCR_DAILY_IMAGE_QUOTA = env.int("OCR_DAILY_IMAGE_QUOTA", default=0)
 OCR_DAILY_PAGE_QUOTA = env.int("OCR_DAILY_PAGE_QUOTA", default=0)
 
-# --- Cache: throttle counters, shared by every worker process ----------------------
-# CACHE_URL (redis://...) when given, or the Celery broker when jobs really go to Redis;
-# otherwise a table in the database, which every process (and every machine using the same
-# database) shares, transactionally. A per-process memory cache would give each uWSGI
-# worker its own sign-in budget.
+# --- Cache: shared by every worker process ---------------------------------------
+# The throttles no longer count here (a cache's get-then-set loses counts under concurrent
+# requests): they count in the database (app/throttles.py), and nothing in the app uses the
+# cache now. Kept for what may: CACHE_URL (redis://...) when given, or the Celery broker when
+# jobs really go to Redis; otherwise a table in the database, shared by every process. A
+# per-process memory cache would give each uWSGI worker its own copy.
 CACHE_URL = env.str("CACHE_URL", default="") or (
     CELERY_BROKER_URL if not CELERY_TASK_ALWAYS_EAGER and CELERY_BROKER_URL.startswith("redis") else ""
 )

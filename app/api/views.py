@@ -12,7 +12,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
@@ -55,7 +54,7 @@ from app.api.serializers import (
 )
 from app.authentication import ChainedRefreshToken
 from app.models import ApiKey, OcrRecord
-from app.throttles import OCR_THROTTLES, usage_today
+from app.throttles import OCR_THROTTLES, SignInRateThrottle, usage_today
 
 # ?format= of the history export: the line writer and the content type.
 EXPORT_FORMATS = {
@@ -85,8 +84,7 @@ def record_or_rendering(status: int, description: str) -> dict:
 class AuthThrottled:
     """Login, refresh and sign-up share one per-address rate (settings: OCR_AUTH_THROTTLE)."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [SignInRateThrottle]
 
 
 class RegisterView(AuthThrottled, APIView):

@@ -4,29 +4,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from app.tests.clients import client_for
 from app.tests.factories import OcrRecordFactory, UserFactory
-
-# Fixtures that give a test the database (pytest-django's own names).
-DATABASE_FIXTURES = {
-    "db",
-    "transactional_db",
-    "live_server",
-    "django_db_reset_sequences",
-    "django_db_serialized_rollback",
-}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles(request):
-    """Throttle counters live in the cache (a table of the test database, settings.CACHES);
-    each test that can reach the database starts with none. The others cannot count."""
-    if request.node.get_closest_marker("django_db") or DATABASE_FIXTURES & set(request.fixturenames):
-        request.getfixturevalue("_django_db_helper")  # the database, before this fixture uses it
-        cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from app.tests.responses import assert_error
 
@@ -88,10 +87,9 @@ def test_forged_token_is_refused(anon, registered):
     assert_error(response, 401, "token_not_valid")
 
 
-def test_auth_endpoints_share_one_throttle(anon, registered, monkeypatch):
+def test_auth_endpoints_share_one_throttle(anon, registered, settings):
     """Registering counted once already: two failed logins fill a 3/minute budget."""
-    rates = {**ScopedRateThrottle.THROTTLE_RATES, "auth": "3/minute"}
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    settings.OCR_AUTH_THROTTLE = "3/minute"
     codes = [obtain(anon, password="wrong").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
     throttled = obtain(anon)

@@ -422,10 +422,8 @@ def test_history_shows_a_pdf_as_a_tile_not_a_broken_image(client, user, record_f
     assert 'class="records__doc">PDF<' in page
 
 
-def test_log_in_and_sign_up_share_the_apis_sign_in_throttle(client, user, monkeypatch):
-    from rest_framework.throttling import ScopedRateThrottle
-
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+def test_log_in_and_sign_up_share_the_apis_sign_in_throttle(client, user, settings):
+    settings.OCR_AUTH_THROTTLE = "3/minute"
     codes = [
         client.post("/login/", {"username": user.username, "password": "wrong"}).status_code for _ in range(2)
     ]
