@@ -179,9 +179,12 @@ OCR_MAX_PIXELS = env.int("OCR_MAX_PIXELS", default=40_000_000)
 # (all cores), right for the development server; uWSGI sets 1 per worker process.
 OCR_ENGINE_THREADS = env.int("OCR_ENGINE_THREADS", default=0)
 OCR_ENGINE_TIMEOUT = env.int("OCR_ENGINE_TIMEOUT", default=120)
-# RapidOCR's inference runtime: openvino (faster, same text; onnxruntime when it cannot load)
-# or onnxruntime.
-OCR_RAPIDOCR_RUNTIME = env.str("OCR_RAPIDOCR_RUNTIME", default="openvino")
+# RapidOCR's inference runtime: onnxruntime, or openvino (in f32: the same text; onnxruntime
+# when it cannot load). Measured here (2026-12-02, AMD EPYC with AVX512_BF16): OpenVINO in
+# f32 is 0.88-1.03x onnxruntime's time but holds 1.6-4x its memory (1.5 GB after a 12 MP
+# page, never given back); only its bf16 default is faster (0.51-0.73x), and bf16 changes
+# the text of 22 of 71 corpus files. So onnxruntime stays the default.
+OCR_RAPIDOCR_RUNTIME = env.str("OCR_RAPIDOCR_RUNTIME", default="onnxruntime")
 # A process that has read nothing for this long gives the heap its reads left behind back
 # to the system (app/memory.py); 0 never does. Shorter makes more reads start cold.
 OCR_TRIM_IDLE_SECONDS = env.float("OCR_TRIM_IDLE_SECONDS", default=5.0)

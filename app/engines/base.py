@@ -49,7 +49,7 @@ class EngineConfig:
 
     threads: int  # threads one engine may use in this process; 0 = the library's own default
     timeout: float  # seconds one recognize() call may take (OCR_ENGINE_TIMEOUT)
-    rapidocr_runtime: str = "openvino"  # openvino or onnxruntime (OCR_RAPIDOCR_RUNTIME)
+    rapidocr_runtime: str = "onnxruntime"  # or openvino (OCR_RAPIDOCR_RUNTIME)
 
 
 @dataclass(frozen=True, eq=False)
