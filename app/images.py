@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app.errors import InvalidInput, TooLarge
 
@@ -36,7 +36,6 @@ class DecodedImage:
     height: int
     # The upload itself when `image` has exactly its pixels (a plain RGB PNG, upright): an
     # engine reading files (Tesseract) takes it as is instead of a PNG compressed again.
-    png_bytes: bytes | None = None
 
     @property
     def extension(self) -> str:
@@ -77,18 +76,6 @@ def decode(data: bytes) -> DecodedImage:
         format=fmt,
         width=upright.width,
         height=upright.height,
-        png_bytes=data if _pixels_as_stored(img, fmt) else None,
-    )
-
-
-def _pixels_as_stored(img: Image.Image, fmt: str) -> bool:
-    """Whether the upright RGB image decode() makes has exactly the PNG file's pixels."""
-    return (
-        fmt == "PNG"
-        and img.mode == "RGB"
-        and "transparency" not in img.info
-        and not getattr(img, "is_animated", False)
-        and img.getexif().get(ExifTags.Base.Orientation, 1) == 1
     )
 
 

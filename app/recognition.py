@@ -24,15 +24,12 @@ class Source:
     height: int
     image: Image.Image | None  # None for a PDF: its pages are rendered while they are read
     pages: int = 1
-    png_bytes: bytes | None = None  # `data` when it is a PNG with exactly `image`'s pixels
 
 
 def load(data: bytes) -> Source:
     if not pdf.is_pdf(data):
         decoded = images.decode(data)
-        return Source(
-            data, decoded.extension, decoded.width, decoded.height, decoded.image, png_bytes=decoded.png_bytes
-        )
+        return Source(data, decoded.extension, decoded.width, decoded.height, decoded.image)
     images.check_size(data)
     with pdf.opened(data) as document:
         # Every page's size is checked here, before anything is stored or rendered.
@@ -52,7 +49,7 @@ def _read(
     engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None
 ) -> Result:
     if source.image is not None:
-        return engine.recognize(Picture(source.image, source.png_bytes), options)
+        return engine.recognize(Picture(source.image), options)
     if options.outputs:
         raise InvalidInput(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"

@@ -54,13 +54,10 @@ class EngineConfig:
 
 @dataclass(frozen=True, eq=False)
 class Picture:
-    """What an engine reads: an upright 8-bit RGB image and, when its pixels are exactly an
-    uploaded PNG's (app/images.py says when), that PNG's bytes, so that an engine reading
-    files (Tesseract) takes them as they are instead of compressing the same pixels again
-    (16 ms of a 10-line page). Whoever builds a Picture from a changed image leaves them out."""
+    """What an engine reads: an upright 8-bit RGB image. (Every engine reads pixels in this
+    process; a field for what one needs beside them, such as a DPI, goes here.)"""
 
     image: Image.Image
-    png_bytes: bytes | None = None
 
 
 @dataclass(frozen=True)

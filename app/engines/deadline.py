@@ -1,8 +1,8 @@
 """OCR_ENGINE_TIMEOUT for engines that run an ONNX model inside the server process.
 
-Tesseract is a child process that pytesseract kills at the timeout. An ONNX model runs in
-the uWSGI worker itself, where nothing stopped it until harakiri killed the whole worker: a
-502, no record, every loaded model lost. `limit()` starts a timer for the block; when it
+Tesseract (tesserocr) stops itself: it is handed the timeout (`Recognize(timeout=)`). An ONNX
+model runs in the uWSGI worker itself, where nothing stopped it until harakiri killed the
+whole worker: a 502, no record, every loaded model lost. `limit()` starts a timer for the block; when it
 fires, the block's runs end with an error, from the timer's thread:
 - onnxruntime ends a running `session.run` once the RunOptions it was given has `terminate`
   set: a CancellableSession passes the current block's RunOptions to every run;

@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import ExifTags, Image
 
-from app import images, recognition
+from app import images
 from app.engines import registry
 from app.engines.base import Picture
 from app.errors import InvalidInput, TooLarge
@@ -22,7 +22,7 @@ def page() -> Image.Image:
 def read_text(data: bytes) -> str:
     engine, options = registry.select(engine="tesseract")
     decoded = images.decode(data)
-    return engine.recognize(Picture(decoded.image, decoded.png_bytes), options).text
+    return engine.recognize(Picture(decoded.image), options).text
 
 
 def transparent_text(img: Image.Image) -> Image.Image:
@@ -107,23 +107,6 @@ def test_extension_follows_the_decoded_format_not_the_client():
     assert images.decode(encode(Image.new("RGB", (8, 8)), "PNG")).extension == ".png"
 
 
-def test_a_plain_rgb_png_goes_to_tesseract_as_its_pixels(page):
-    """Its pixels are the upright image's, so the engines are handed its bytes too; Tesseract
-    (in this process since tesserocr) reads the pixels themselves, never a file."""
-    data = encode(page, "PNG")
-    decoded = images.decode(data)
-    assert decoded.png_bytes is data
-    assert recognition.load(data).png_bytes is data  # and so to the engine (recognition.run)
-    engine, options = registry.select(engine="tesseract")
-    as_uploaded = engine.recognize(Picture(decoded.image, decoded.png_bytes), options)
-    made_again = engine.recognize(Picture(decoded.image), options)
-    assert as_uploaded.lines == made_again.lines
-    assert cer("\n".join(LINES), as_uploaded.text) <= 0.05
-    # The pixels are what Tesseract reads: a blank image with the page's PNG reads nothing.
-    blank = Image.new("RGB", decoded.image.size, "white")
-    assert engine.recognize(Picture(blank, decoded.png_bytes), options).lines == []
-
-
 def turned_png(page: Image.Image) -> bytes:
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 3  # stored upside down, to be turned 180
@@ -144,6 +127,4 @@ def turned_png(page: Image.Image) -> bytes:
 )
 def test_other_images_go_to_tesseract_as_decoded(page, name, make):
     data = make(page)
-    decoded = images.decode(data)
-    assert decoded.png_bytes is None
     assert cer("\n".join(LINES), read_text(data)) <= 0.05
