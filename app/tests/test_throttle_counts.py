@@ -10,7 +10,9 @@ would be right, but not one row to check), and moves to check the sliding window
 """
 
 import hashlib
+import http.client
 import itertools
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +24,7 @@ from rest_framework.test import APIClient
 from app.models import RateCounter
 from app.tests.clients import client_for
 from app.tests.responses import assert_error
+from app.tests.stack import VIA_TLS, Stack, missing_tools, running_stack, stack_database
 from app.throttles import CLEANUP_BATCH, CountedRateThrottle, SignInRateThrottle
 
 THREADS = 40
@@ -118,6 +121,36 @@ def test_ocr_requests_sent_at_once_let_exactly_the_rate_through(settings, user, 
     statuses = sorted(response.status_code for response in at_once(send))
     assert statuses == [400] * RATE + [429] * (THREADS - RATE)
     assert list(RateCounter.objects.values_list("key", "count")) == [(f"ocr_user:user-{user.pk}", RATE)]
+
+
+def wrong_sign_in(stack: Stack) -> int:
+    host, port = stack.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {**VIA_TLS, "Content-Type": "application/json"}
+    connection.request("POST", "/api/token_obtain_pair/", body=json.dumps(WRONG), headers=headers)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+@pytest.mark.stack
+def test_sign_ins_sent_at_once_to_two_workers_let_exactly_the_rate_through():
+    """The report: through nginx to two uWSGI processes, each with its own connection."""
+    assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh test, which installs them"
+    with (
+        stack_database("onlineocr_counts") as database,
+        running_stack(UWSGI_PROCESSES="2", OCR_AUTH_THROTTLE="20/minute", **database) as stack,
+    ):
+        start = threading.Barrier(THREADS)
+
+        def one(_) -> int:
+            start.wait()
+            return wrong_sign_in(stack)
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            statuses = sorted(pool.map(one, range(THREADS)))
+        assert statuses == [401] * 20 + [429] * (THREADS - 20)
+        assert wrong_sign_in(stack) == 429
 
 
 # --- the sliding window and the wait ----------------------------------------------
