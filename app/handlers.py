@@ -2,7 +2,7 @@
 
 They run when an error escapes DRF's exception handler, or happens before or outside any
 view: a Host outside ALLOWED_HOSTS, more form fields or files than Django parses, a CSRF
-failure, a cache or database that is down, an unknown URL, a bug. On the API's and the older
+failure, a database that is down, an unknown URL, a bug. On the API's and the older
 services' paths the answer is always the API's JSON envelope, whatever the client accepts
 (their clients parse JSON, not an HTML page); elsewhere a browser gets an HTML page and any
 other client the JSON envelope.
@@ -26,10 +26,8 @@ from django.views import csrf, defaults
 from django.views.decorators.csrf import requires_csrf_token
 
 from app.api.errors import (
-    CACHE_DOWN,
     DATABASE_DOWN,
     DATABASE_DOWN_HEADERS,
-    cache_down_body,
     error_body,
     json_server_error,
 )
@@ -97,13 +95,11 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
-    """A cache or database outage is a 503 to retry, not a server bug; anything else a 500."""
+    """A database outage is a 503 to retry, not a server bug; anything else a 500."""
     exc = sys.exc_info()[1]
     if wants_json(request):
-        if isinstance(exc, CACHE_DOWN):
-            return JsonResponse(cache_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
         return json_server_error(request)
-    if isinstance(exc, CACHE_DOWN + DATABASE_DOWN):
+    if isinstance(exc, DATABASE_DOWN):
         # Rendered without the request: its context (the user, the messages) needs what is down.
         return HttpResponse(loader.render_to_string("503.html"), status=503, headers=DATABASE_DOWN_HEADERS)
     return defaults.server_error(request)

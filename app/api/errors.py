@@ -7,8 +7,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -22,9 +20,6 @@ logger = logging.getLogger(__name__)
 # a bug in a query): the client is told to retry, the log gets one line, not a traceback.
 DATABASE_DOWN = (OperationalError, InterfaceError)
 DATABASE_DOWN_HEADERS = {"Retry-After": "5", "Cache-Control": "no-store"}
-# What the throttles' cache raises when its Redis is down (the database cache's outage is
-# the database's, DATABASE_DOWN).
-CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -46,9 +41,6 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DATABASE_DOWN):
         logger.warning("database unavailable: %s: %s", exc.__class__.__name__, str(exc).strip()[:300])
         return Response(_database_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
-    if isinstance(exc, CACHE_DOWN):
-        logger.warning("cache unavailable: %s: %s", exc.__class__.__name__, str(exc).strip()[:300])
-        return Response(cache_down_body(), status=503, headers=DATABASE_DOWN_HEADERS)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):
@@ -106,12 +98,6 @@ def _first_error(detail: Any, path: str = "") -> tuple[str, str]:
         return _first_error(detail[0], path)
     code = getattr(detail, "code", "invalid") or "invalid"
     return code, f"{path}: {detail}" if path else str(detail)
-
-
-def cache_down_body() -> dict[str, Any]:
-    return error_body(
-        "cache_unavailable", "The cache that counts request rates is unavailable; try again in a moment."
-    )
 
 
 def _database_down_body() -> dict[str, Any]:
