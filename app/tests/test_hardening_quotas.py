@@ -8,7 +8,7 @@
 - the daily image and page quotas (a PDF counts its pages) are per user, whatever key, and
   GET /api/keys/ shows the day's `usage` exactly;
 - a refresh chain ends JWT_REFRESH_MAX_DAYS after its login;
-- the sign-in throttle is one count across two uWSGI workers (the database cache).
+- the sign-in throttle is one count across two uWSGI workers (rows of the database).
 """
 
 import base64
@@ -324,9 +324,9 @@ def answered(stack: Stack) -> list[tuple[int, int]]:
 
 @pytest.mark.stack
 def test_the_sign_in_throttle_is_one_count_across_two_workers():
-    """With a per-process cache each worker would let its own 20 through. The sign-ins are
-    sent one at a time: two at once can both read the count before either writes it back
-    (DRF's throttle is read-modify-write), which is not what this checks."""
+    """With per-process counts each worker would let its own 20 through. The sign-ins go one
+    at a time, each to the worker the other is not busy in; requests at once are
+    test_throttle_counts.py's."""
     assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh test, which installs them"
     with running_stack(UWSGI_PROCESSES="2", OCR_AUTH_THROTTLE="20/minute") as stack:
         workers = {worker["pid"] for worker in stack.workers()}
