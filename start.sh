@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # onlineocr set-up and run, in one place.
-#   ./start.sh            install what is missing, migrate, serve on http://$HOST:$PORT (SQLite, OCR in-process)
+#   ./start.sh            install what is missing, migrate, serve on http://$HOST:$PORT (uWSGI alone:
+#                         its HTTP router, static files through WhiteNoise; SQLite, OCR in-process)
+#   ./start.sh dev        the same with Django's development server instead (reloads on code changes)
 #   ./start.sh test [ARGS] install what is missing (tests too), then run ruff and the whole pytest suite
 #   ./start.sh serve      production: migrate, collectstatic, uWSGI + nginx in the foreground on $PORT (8080)
 #   ./start.sh worker     a Celery worker for queued OCR jobs (needs CELERY_BROKER_URL and OCR_ASYNC=1)
@@ -17,8 +19,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages: the Tesseract binary with English and Chinese packs; fonts and a browser for the tests.
 SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim)
-# nginx, and a C compiler for the one wheel-less requirement (uWSGI builds from source).
-SERVE_PACKAGES=(nginx-light gcc libc6-dev)
+# A C compiler for the one wheel-less requirement (uWSGI builds from source); nginx for `serve`.
+BUILD_PACKAGES=(gcc libc6-dev)
+SERVE_PACKAGES=(nginx-light "${BUILD_PACKAGES[@]}")
 TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk chromium "${SERVE_PACKAGES[@]}")
 
 install_system() {
@@ -218,19 +221,36 @@ print(s.OCR_MAX_REQUEST_BYTES, db['NAME'] if db['ENGINE'].endswith('sqlite3') el
   exit "$status"
 }
 
-cmd=${1:-dev}
+# The default: uWSGI with no nginx in front, its own HTTP router on $HOST:$PORT ([embedded] in
+# uwsgi.ini; the workers are serve's: one process per core, engines warmed after fork). Plain
+# http on loopback, DEBUG off, as whoever started it (no SERVE_USER: a newcomer's checkout and
+# Python may be under a private /root). exec: Ctrl-C and SIGTERM reach uWSGI's master itself.
+embedded() {
+  export HOST PORT
+  log "serving on http://$HOST:$PORT/ (uWSGI, ${UWSGI_PROCESSES:-$(nproc)} processes; API docs at /docs/)"
+  exec "$VENV/bin/uwsgi" --ini uwsgi.ini:embedded
+}
+
+cmd=${1:-run}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   install)
     install_system "${SYSTEM_PACKAGES[@]}" "${SERVE_PACKAGES[@]}"
     install_python
     ;;
-  dev)
+  run)
     PORT=${PORT:-9999}
-    install_system "${SYSTEM_PACKAGES[@]}"
+    install_system "${SYSTEM_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
     install_python
     prepare_django
-    log "serving on http://$HOST:$PORT/ (API docs at /docs/)"
+    embedded
+    ;;
+  dev)
+    PORT=${PORT:-9999}
+    install_system "${SYSTEM_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
+    install_python
+    prepare_django
+    log "serving on http://$HOST:$PORT/ with Django's development server (API docs at /docs/)"
     exec "$PY" manage.py runserver "$HOST:$PORT"
     ;;
   test)
@@ -259,7 +279,7 @@ case "$cmd" in
       --concurrency "${CELERY_CONCURRENCY:-$(nproc)}" --prefetch-multiplier 1 -O fair "$@"
     ;;
   *)
-    echo "usage: $0 [dev|serve|worker|install|test [pytest args]]" >&2
+    echo "usage: $0 [run|dev|serve|worker|install|test [pytest args]]" >&2
     exit 2
     ;;
 esac

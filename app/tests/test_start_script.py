@@ -1,20 +1,28 @@
 """start.sh itself: the steps the Docker images run are the ones it runs here."""
 
+import http.client
+import json
 import os
 import secrets
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
+from app.tests.imaging import encode, render
 from app.tests.processes import free_port
-from app.tests.stack import OWN_PREFIXES, python_revealed
+from app.tests.stack import OWN_PREFIXES, PASSWORD, python_revealed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,3 +206,162 @@ def test_serve_refuses_a_checkout_its_workers_cannot_enter(open_tmp):
     status, output = _serve(open_tmp, root=locked / "onlineocr", SERVE_USER="nobody")
     assert status == 1, output[-2000:]
     assert f"nobody cannot enter {locked} (drwx------ root root)" in output
+
+
+@dataclass
+class Default:
+    """`./start.sh` with no argument, as a newcomer runs it (its own database and folders)."""
+
+    process: subprocess.Popen
+    port: int
+    stats: tuple[str, int]
+    static: Path
+    log: Path
+
+    def workers(self) -> list[dict]:
+        with socket.create_connection(self.stats, timeout=5) as sock:
+            raw = b"".join(iter(lambda: sock.recv(65536), b""))
+        return [worker for worker in json.loads(raw)["workers"] if worker["pid"]]
+
+
+@pytest.fixture(scope="module")
+def default_server() -> Iterator[Default]:
+    """Started once for the tests below; the SIGTERM test, last, stops it. Not as SERVE_USER:
+    the default runs as whoever started it, so no folder needs opening up (a checkout or a
+    Python under a private /root included)."""
+    base = Path(tempfile.mkdtemp(prefix="onlineocr-default-"))
+    port, stats_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)},
+        "VENV": sys.prefix,
+        "PORT": str(port),
+        "UWSGI_STATS": f"127.0.0.1:{stats_port}",
+        "DATABASE_URL": f"sqlite:///{base / 'db.sqlite3'}",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_MEDIA_ROOT": str(base / "media"),
+        "DJANGO_STATIC_ROOT": str(base / "static"),
+    }
+    log = base / "start.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["./start.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Default(process, port, ("127.0.0.1", stats_port), base / "static", log)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=60).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.stack
+def test_default_serves_through_uwsgi_one_worker_per_core(default_server):
+    """Not runserver (which names itself `WSGIServer/0.2` and answers a kept-alive connection
+    ~45 ms late): start.sh became uWSGI's master, whose workers the stats socket lists."""
+    cmdline = Path(f"/proc/{default_server.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert Path(cmdline[0].decode()).name == "uwsgi", cmdline
+    assert cmdline[1:3] == [b"--ini", b"uwsgi.ini:embedded"]
+    workers = default_server.workers()
+    assert len(workers) == os.cpu_count()
+    for worker in workers:
+        assert Path(f"/proc/{worker['pid']}/stat").read_text().split(") ", 1)[1].split()[1] == str(
+            default_server.process.pid
+        )  # the parent of every worker is the master start.sh became
+        # Engines warmed after fork, before any OCR request: Tesseract and RapidOCR's runtime loaded.
+        maps = Path(f"/proc/{worker['pid']}/maps").read_text()
+        assert "libtesseract" in maps
+        assert "onnxruntime_pybind11_state" in maps
+    response = requests.get(f"http://127.0.0.1:{default_server.port}/no/such/page/")
+    assert "Server" not in response.headers
+    assert response.status_code == 404
+    assert "URLconf" not in response.text  # DEBUG is off: no debug page
+
+
+@pytest.mark.stack
+def test_default_keeps_the_connection_alive_without_delay(default_server):
+    """Every request on one connection (the same socket, the same local port) and no stall:
+    runserver took ~45 ms for each request after the first on a kept-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", default_server.port, timeout=30)
+    times, ports = [], set()
+    try:
+        for _ in range(21):
+            started = time.perf_counter()
+            connection.request("GET", "/api/health/")
+            response = connection.getresponse()
+            body = response.read()
+            times.append(time.perf_counter() - started)
+            assert response.status == 200, body
+            assert json.loads(body)["status"] == "ok"
+            assert not response.will_close, response.getheaders()
+            ports.add(connection.sock.getsockname()[1])
+    finally:
+        connection.close()
+    assert len(ports) == 1
+    assert statistics.median(times[1:]) < 0.025, times
+
+
+@pytest.mark.stack
+def test_default_serves_static_files_through_whitenoise(default_server):
+    """DEBUG off, Django itself serves no static file: WhiteNoise does, the bytes collectstatic
+    gathered, cacheable, and a 304 to a client that has them, on the same connection."""
+    url = f"http://127.0.0.1:{default_server.port}/static/css/app.css"
+    with requests.Session() as session:
+        first = session.get(url)
+        again = session.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert first.status_code == 200
+    assert first.headers["Content-Type"].startswith("text/css")
+    assert first.content == (default_server.static / "css" / "app.css").read_bytes()
+    assert int(first.headers["Content-Length"]) == len(first.content)
+    assert first.headers["Cache-Control"] == "max-age=60, public"
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+@pytest.mark.stack
+def test_default_reads_an_upload_and_hands_its_image_back(default_server):
+    """A newcomer's first upload through the router; no nginx, so the app streams the image
+    itself after its owner check (no X-Accel-Redirect pointing at a location nobody serves)."""
+    url = f"http://127.0.0.1:{default_server.port}"
+    image = encode(render(["k7mx3"], size=40))
+    with requests.Session() as session:
+        account = {"username": "newcomer", "password": PASSWORD}
+        assert session.post(f"{url}/api/register/", json=account).status_code == 201
+        token = session.post(f"{url}/api/token_obtain_pair/", json=account).json()["access"]
+        session.headers["Authorization"] = f"Bearer {token}"
+        files = {"image": ("captcha.png", image, "image/png")}
+        first = session.post(f"{url}/api/ocr/", files=files, data={"engine": "ddddocr"})
+        again = session.post(f"{url}/api/ocr/", files=files, data={"engine": "ddddocr"})
+        back = session.get(f"{url}/api/history/{first.json()['id']}/image/")
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()["cached"], again.json()["id"]) == (200, True, first.json()["id"])
+    assert back.status_code == 200
+    assert "X-Accel-Redirect" not in back.headers
+    assert back.headers["Content-Type"] == "image/png"
+    assert back.content == image
+
+
+@pytest.mark.stack
+def test_default_stops_on_sigterm_within_10_seconds(default_server):
+    """Last: it stops the module's server. SIGTERM to the process start.sh became (the master)
+    ends the router and the workers too; Ctrl-C's SIGINT does the same."""
+    pids = {default_server.process.pid, *(worker["pid"] for worker in default_server.workers())}
+    started = time.monotonic()
+    default_server.process.send_signal(signal.SIGTERM)
+    status = default_server.process.wait(timeout=10)
+    assert time.monotonic() - started < 10
+    assert status == 0, default_server.log.read_text(errors="replace")[-3000:]
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(default_server.process.pid, 0)  # nothing left in its process group
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
