@@ -105,7 +105,10 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
             )
         started, failed, printed = time.perf_counter(), 0, False
         progress = not (options["no_progress"] or quiet) and isatty(err)
-        with tqdm(total=len(files), unit="file", file=err, disable=not progress, leave=False) as bar:
+        # Redrawn after every file (mininterval=0): a file takes far longer than a redraw, and a
+        # quick file (tesserocr reads a small image in ms) must still show its count.
+        bar_options = {"unit": "file", "file": err, "disable": not progress, "leave": False, "mininterval": 0}
+        with tqdm(total=len(files), **bar_options) as bar:
             for path in files:
                 bar.set_postfix_str(path.name)
                 try:
@@ -122,9 +125,7 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
                     self._report_error(bar, path, "internal_error", message, {}, as_json=options["json"])
                 else:
                     if options["json"]:
-                        self._write(
-                            bar, self.stdout, json.dumps(record_json(path, done), ensure_ascii=False)
-                        )
+                        self._write(bar, self.stdout, json.dumps(record_json(path, done), ensure_ascii=False))
                     elif record.status in UNFINISHED:  # OCR_ASYNC and a long PDF: no text yet
                         self._write(
                             bar, self.stderr, f"{path}: queued as record {record.pk}", self.style.NOTICE
