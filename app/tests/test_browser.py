@@ -1,6 +1,6 @@
 """End to end in a real headless browser: Playwright driving Debian's Chromium.
 
-The app runs as `manage.py runserver` in its own process, as `./start.sh` runs it (DEBUG
+The app runs as `manage.py runserver` in its own process, as `./start.sh dev` runs it (DEBUG
 off, static files from WhiteNoise, a file SQLite database in WAL mode, a connection per
 request thread), rather than pytest-django's in-process `live_server`: that one shares a
 single in-memory SQLite connection between the test thread and every server thread, which
