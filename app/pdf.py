@@ -127,10 +127,13 @@ def _render(document: pdfium.PdfDocument, index: int, width: int, height: int) -
             told, tell = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: draw, say how it went, leave without the worker's cleanup
-                faulthandler.disable()  # PDFium aborts on a failed allocation: expected here
-                os.close(told)
-                os.write(tell, bytes([_draw(document, index, scale, shared, width, height)]))
-                os._exit(0)
+                try:  # never past here: whatever happens, the child runs none of the worker's code
+                    faulthandler.disable()  # PDFium aborts on a failed allocation: expected here
+                    _let_the_worker_watch()
+                    os.close(told)
+                    os.write(tell, bytes([_draw(document, index, scale, shared, width, height)]))
+                finally:
+                    os._exit(0)
             os.close(tell)
             budget = settings.OCR_PDF_RENDER_MEMORY_MB * 1024 * 1024 + len(shared)
             outcome = _outcome(pid, told, settings.OCR_ENGINE_TIMEOUT, budget)
@@ -200,6 +203,15 @@ def _outcome(pid: int, told: int, timeout: float, budget: int) -> int:
     return said[0] if said else _TOO_COMPLEX
 
 
+_PR_SET_DUMPABLE = 4
+
+
+def _let_the_worker_watch() -> None:
+    """A process that switched user (uWSGI dropping root) is not "dumpable": its children's
+    /proc/<pid>/smaps_rollup is then closed even to their own parent of the same user."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
 def private_bytes(pid: int) -> int:
     """Memory only this process maps (allocated, or copied on write from its parent); 0 once gone."""
     try:
@@ -210,7 +222,9 @@ def private_bytes(pid: int) -> int:
                 if line.startswith(("Private_Clean:", "Private_Dirty:"))
             )
     except (FileNotFoundError, ProcessLookupError):
-        return 0
+        return 0  # gone: it has said how it went, or died
+    except PermissionError:
+        return 0  # not ours to read: the address-space limit alone holds it
 
 
 def _pixels(points: tuple[float, float]) -> tuple[int, int]:

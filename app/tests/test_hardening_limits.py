@@ -21,8 +21,8 @@ from app.api import serializers as api_serializers
 from app.errors import OcrError
 from app.models import Batch, OcrRecord
 from app.tests.imaging import encode, english_lines, render, zip_of
+from app.tests.pdfs import raw_pdf
 from app.tests.responses import assert_error
-from app.tests.test_hardening_pdf import raw_pdf
 
 PNG = encode(render(english_lines(1, seed=91)))
 CAPTCHA = encode(render(["ab12"], size=40, pad=10))

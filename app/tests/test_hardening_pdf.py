@@ -1,35 +1,17 @@
 """Issue 19, items 1, 2 and 7 (PDF): pages within the image limits, renders within memory and time."""
 
 import ctypes
-import zlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
 from app import pdf, recognition
 from app.errors import OcrError
-
-
-def raw_pdf(media_box: str = "0 0 612 792", content: bytes = b"", kids: bytes | None = None) -> bytes:
-    """A one-page PDF from bytes (or a page tree of `kids` claiming 3 pages), xref and all."""
-    stream = zlib.compress(content)
-    if kids is None:
-        objects = [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [" + media_box.encode() + b"] /Contents 4 0 R >>",
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        ]
-    else:
-        objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count 3 >>" % kids]
-    out, offsets = bytearray(b"%PDF-1.7\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+from app.tests.pdfs import raw_pdf
 
 
 @pytest.mark.parametrize(
@@ -107,3 +89,46 @@ def test_a_thin_page_is_a_4xx_with_nothing_stored_for_ddddocr(api, media_files, 
     assert_error(response, 400 if code == "invalid_pdf" else 413, code)
     assert not OcrRecord.objects.exists()
     assert not media_files()
+
+
+def test_a_render_is_watched_and_its_child_leaves_even_after_a_user_switch(tmp_path):
+    """uWSGI's workers switch from root to SERVE_USER, which makes them (and their render
+    children) not dumpable: /proc/<child>/smaps_rollup is then closed to the worker unless the
+    child reopens it. Once that read failed, the child, finding its pipe closed, ran on into
+    the worker's code. Here a process switches user as a worker does, then renders."""
+    script = tmp_path / "switched.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys
+            from django.conf import settings
+            from app import pdf
+            from app.tests.pdfs import text_pdf
+            seen, real = [], pdf.private_bytes
+            pdf.private_bytes = lambda pid: seen.append(real(pid)) or seen[-1]
+            os.setgid(65534); os.setuid(65534)
+            settings.OCR_PDF_RENDER_MEMORY_MB = 64
+            outcomes = []
+            for rectangles in (50_000, 400_000):
+                try:
+                    with pdf.opened(text_pdf("x", rectangles=rectangles)) as document:
+                        outcomes.append(len(list(pdf.pages(document))))
+                except Exception as exc:
+                    outcomes.append(getattr(exc, "code", repr(exc)))
+            print(os.getpid(), outcomes, max(seen))
+            """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); exec(open({str(script)!r}).read())"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "onlineocr.settings"},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 0, run.stderr
+    (line,) = run.stdout.splitlines()  # one process printed: no child ran on
+    _pid, outcomes, watched = line.split(" ", 1)[0], *line.split(" ", 1)[1].rsplit(" ", 1)
+    assert outcomes == "[1, 'pdf_too_complex']"
+    assert int(watched) > 0  # the worker did read its child's memory

@@ -17,6 +17,7 @@ import requests
 from PIL import Image
 
 from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.pdfs import text_pdf
 from app.tests.responses import assert_error
 from app.tests.stack import missing_tools, running_stack, signed_up
 
@@ -25,13 +26,16 @@ pytestmark = pytest.mark.stack
 HARAKIRI_SECONDS = 5
 MAX_UPLOAD_BYTES = 2_000_000
 LINES = english_lines(3, seed=31)
+PDF_RENDER_MB = 64
 
 
 @pytest.fixture(scope="module")
 def stack():
     assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh test, which installs them"
     with running_stack(
-        UWSGI_HARAKIRI=str(HARAKIRI_SECONDS), OCR_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES)
+        UWSGI_HARAKIRI=str(HARAKIRI_SECONDS),
+        OCR_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
+        OCR_PDF_RENDER_MEMORY_MB=str(PDF_RENDER_MB),
     ) as running:
         yield running
 
@@ -64,6 +68,30 @@ def test_upload_through_nginx_reads_the_text(stack, alice_record):
     # The scheme the client used, from the proxy; the Host with its port (nginx's $http_host).
     port = stack.url.rsplit(":", 1)[1]
     assert alice_record["image_url"] == f"https://127.0.0.1:{port}/api/history/{alice_record['id']}/image/"
+
+
+def test_a_pdf_is_read_by_workers_that_dropped_root_and_watch_their_render(stack, alice):
+    """The workers run as SERVE_USER after starting as root, which makes them not dumpable;
+    the render's child must still be readable to its worker (its memory is watched) and must
+    never run the worker's code, whatever happens to its pipe."""
+    workers = stack.worker_pids()
+    drawn = text_pdf("Hello PDF world", rectangles=50_000)  # ~80 ms to draw: watched a few times
+    costly = text_pdf("Too costly", rectangles=400_000)  # ~150 MB in PDFium: past PDF_RENDER_MB
+
+    read = stack.post(
+        "/api/ocr/", headers=alice, files={"image": ("a.pdf", drawn)}, data={"engine": "tesseract"}
+    )
+    refused = stack.post(
+        "/api/ocr/", headers=alice, files={"image": ("b.pdf", costly)}, data={"engine": "tesseract"}
+    )
+
+    assert read.status_code == 201, read.text
+    assert cer("Hello PDF world", read.json()["text"]) <= 0.1
+    assert_error(refused, 422, "pdf_too_complex")
+    assert stack.worker_pids() == workers  # no worker died or was replaced
+    log = stack.log_text()
+    assert "double free" not in log
+    assert "Traceback" not in log
 
 
 def test_owner_gets_the_image_others_and_direct_media_get_404(stack, alice_record, alice):
@@ -121,8 +149,10 @@ def test_security_headers_are_sent_once(stack, alice):
 
 def test_a_request_past_harakiri_gets_a_clean_5xx_and_the_worker_is_replaced(stack, alice):
     workers_before = stack.worker_pids()
+    # ~4 s of RapidOCR for 40 lines of 6 words on an idle machine: 75 lines of 10 take over
+    # twice HARAKIRI_SECONDS, so the worker is still reading when harakiri comes.
     page = Image.new("RGB", (3000, 4000), "white")
-    page.paste(render(english_lines(40, seed=3, words=6), size=48), (100, 100))
+    page.paste(render(english_lines(75, seed=3, words=10), size=40), (60, 60))
     started = time.monotonic()
     response = stack.post(
         "/api/ocr/",
