@@ -402,12 +402,15 @@ class LoadRun:
 @pytest.fixture(scope="module")
 def load() -> Iterator[LoadRun]:
     assert not missing_tools(), f"{missing_tools()} not installed: run ./start.sh test, which installs them"
-    with stack_database("onlineocr_load") as database, running_stack(
-        # The mix sends far more than the default 120 reads a minute per user: the rate is
-        # raised, not turned off, so the shared-cache throttle still runs under the load.
-        OCR_USER_THROTTLE="100000/minute",
-        **database,
-    ) as stack:
+    with (
+        stack_database("onlineocr_load") as database,
+        running_stack(
+            # The mix sends far more than the default 120 reads a minute per user: the rate is
+            # raised, not turned off, so the shared-cache throttle still runs under the load.
+            OCR_USER_THROTTLE="100000/minute",
+            **database,
+        ) as stack,
+    ):
         yield run_load(stack)
 
 
