@@ -169,16 +169,21 @@ def create_batch(*, owner: AbstractBaseUser, files: list[tuple[bytes, str]], **o
         exc.extra.update(file_name=file_name, rejected=rejected)
         raise exc
     stored: list[OcrRecord] = []
+    committed = []  # set by the first on_commit callback: the rows are in, keep their files
     try:
         with transaction.atomic():
+            transaction.on_commit(partial(committed.append, True))
             batch = Batch.objects.create(owner=owner)
             for data, file_name, meta in loaded:
                 sha256 = hashlib.sha256(data).hexdigest()
                 record = _new_record(owner, batch, data, sha256, file_name, meta, chosen, checked)
                 _enqueue(record, data, meta.extension, written=stored)
     except BaseException:
-        for record in stored:
-            record.image.delete(save=False)
+        # A job sent on commit may fail too (a broker that is down, an eager job raising):
+        # then the rows are committed and their files must stay.
+        if not committed:
+            for record in stored:
+                record.image.delete(save=False)
         raise
     return batch
 

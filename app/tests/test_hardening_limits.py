@@ -20,6 +20,7 @@ from app import inputs, services
 from app.api import serializers as api_serializers
 from app.errors import OcrError
 from app.models import Batch, OcrRecord
+from app.tests.factories import UserFactory
 from app.tests.imaging import encode, english_lines, render, zip_of
 from app.tests.pdfs import raw_pdf
 from app.tests.responses import assert_error
@@ -221,6 +222,31 @@ def test_a_write_failing_midway_takes_back_the_rows_and_files_already_written(ap
     assert_error(batch(api, images=members), 503, "database_unavailable")
     assert saves == ["a.png", "b.png"]
     assert nothing_stored(media_files)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_failing_to_start_after_the_commit_keeps_the_committed_files(monkeypatch):
+    """The rows are committed before the jobs are sent; a send that fails then (the broker
+    down on the second) must not take the files of committed rows with it."""
+    from app import tasks
+
+    owner, sent = UserFactory(), []
+    real_delay = tasks.recognize_record.delay
+
+    def broker_down_on_the_second(record_id):
+        sent.append(record_id)
+        if len(sent) == 2:
+            raise ConnectionError("Error 111 connecting to the broker")
+        return real_delay(record_id)
+
+    monkeypatch.setattr(tasks.recognize_record, "delay", broker_down_on_the_second)
+    with pytest.raises(ConnectionError):
+        services.create_batch(owner=owner, files=[(PNG, "a.png"), (encode(render(["bee"])), "b.png")])
+    records = list(OcrRecord.objects.filter(owner=owner).order_by("pk"))
+    assert [r.file_name for r in records] == ["a.png", "b.png"]
+    assert all(r.image.storage.exists(r.image.name) for r in records)
+    for record in records:
+        record.image.delete(save=False)
 
 
 def test_a_good_batch_still_queues_one_record_each(api, django_capture_on_commit_callbacks):
