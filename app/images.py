@@ -34,8 +34,6 @@ class DecodedImage:
     format: str  # Pillow's name, e.g. "PNG"
     width: int
     height: int
-    # The upload itself when `image` has exactly its pixels (a plain RGB PNG, upright): an
-    # engine reading files (Tesseract) takes it as is instead of a PNG compressed again.
 
     @property
     def extension(self) -> str:

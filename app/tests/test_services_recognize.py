@@ -26,11 +26,12 @@ def test_a_new_read_is_201_and_the_same_bytes_again_are_the_same_record_reused_2
 
 
 @pytest.mark.django_db
-def test_a_queued_read_is_202(user, django_capture_on_commit_callbacks, settings):
-    settings.OCR_ASYNC = True  # queued for a worker: no worker runs in this test
-    done = services.recognize(owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True)
+def test_a_queued_read_is_202_and_its_job_is_sent_on_commit(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as sent:  # captured, not run: the job waits
+        done = services.recognize(owner=user, data=PNG, file_name="a.png", engine="tesseract", queue=True)
 
     assert (done.unfinished, done.http_status, done.record.status) == (True, 202, "queued")
+    assert len(sent) == 1
 
 
 @pytest.mark.django_db

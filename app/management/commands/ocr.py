@@ -22,7 +22,6 @@ from tqdm import tqdm
 from app import services
 from app.engines import registry
 from app.errors import InvalidInput, OcrError, TooLarge
-from app.models import OcrRecord
 
 # The suffixes of the formats app/images.py and app/pdf.py read (images.ALLOWED_FORMATS, PDF).
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".ico", ".pdf")
@@ -30,8 +29,6 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
 USAGE_ERROR = 2
 # Task-specific output the API also returns beside the lines (app/api/serializers.py).
 EXTRA_FIELDS = ("result", "boxes", "pages")
-# A record recognize() handed to a worker instead of reading it now (OCR_ASYNC and a long PDF).
-UNFINISHED = (OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING)
 
 
 class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -126,7 +123,7 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
                 else:
                     if options["json"]:
                         self._write(bar, self.stdout, json.dumps(record_json(path, done), ensure_ascii=False))
-                    elif record.status in UNFINISHED:  # OCR_ASYNC and a long PDF: no text yet
+                    elif done.unfinished:  # OCR_ASYNC and a long PDF: no text yet
                         self._write(
                             bar, self.stderr, f"{path}: queued as record {record.pk}", self.style.NOTICE
                         )
