@@ -67,14 +67,13 @@ def engine_statuses() -> list[dict[str, Any]]:
     statuses = []
     for engine in registry.ENGINES.values():
         available = engine.is_available()
-        runtime = getattr(engine, "runtime", None)  # engines running ONNX models say which runtime
         statuses.append(
             {
                 "name": engine.name,
                 "available": available,
                 "reason": "" if available else engine.unavailable_reason(),
                 "version": engine.version() if available else "",
-                "runtime": runtime() if available and runtime else None,
+                "runtime": engine.runtime() if available else None,
                 "languages": engine.languages(),
                 "default_lang": engine.default_lang,
                 "tasks": list(engine.tasks),

@@ -86,6 +86,10 @@ class Engine(Protocol):
 
     def version(self) -> str: ...
 
+    def runtime(self) -> dict[str, str] | None:
+        """The inference runtime running its models ({"name", "version"}), None if none."""
+        ...
+
     def languages(self) -> list[str]: ...
 
     def normalize_lang(self, lang: str) -> str:

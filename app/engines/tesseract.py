@@ -38,6 +38,9 @@ class TesseractEngine:
     def version(self) -> str:
         return _version()
 
+    def runtime(self) -> None:
+        return None  # Tesseract is its own engine: no model runtime beside it
+
     def languages(self) -> list[str]:
         return list(_installed_languages(tesseract_lib.datapath())) if self.is_available() else []
 
