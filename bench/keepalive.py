@@ -33,7 +33,7 @@ from pathlib import Path
 import common
 import requests
 
-from app.tests.processes import free_port
+from app.tests.processes import free_port, kill_group
 from app.tests.stack import OWN_PREFIXES, PASSWORD
 
 BENCH = "keepalive"
@@ -149,9 +149,7 @@ def main() -> None:
         process.wait(timeout=30)
         stop_s = time.monotonic() - stopping
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
         shutil.rmtree(base, ignore_errors=True)
 
     print(

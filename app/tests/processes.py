@@ -24,3 +24,11 @@ def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process group (started with start_new_session=True) if it still runs, and
+    reap it: the teardown of a server a test or bench started."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from app.tests.processes import free_port
+from app.tests.processes import free_port, kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the TLS-terminating load balancer in front of nginx adds to every request.
@@ -156,9 +155,7 @@ def running_stack(timeout: float = 180, **settings: str) -> Iterator[Stack]:
         wait_until_healthy(stack, timeout)
         yield stack
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from app.tests.imaging import encode, render
-from app.tests.processes import free_port
+from app.tests.processes import free_port, kill_group
 from app.tests.stack import OWN_PREFIXES, PASSWORD, python_revealed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,9 +259,7 @@ def default_server() -> Iterator[Default]:
                 time.sleep(0.5)
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
         shutil.rmtree(base, ignore_errors=True)
 
 
