@@ -114,8 +114,21 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         img = Image.fromarray(((arr - low) * scale).astype(np.uint8), mode="L")
     if img.mode == "P":
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        # Transparent pixels are usually meant as paper: put them on white.
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode in ("RGB", "L") and "transparency" in img.info):
+        img = flatten(img.convert("RGBA"))
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def flatten(img: Image.Image) -> Image.Image:
+    """Put an RGBA image on the paper its visible pixels contrast with.
+
+    Transparent pixels are the paper, but its colour is not in the file: black text on
+    transparency needs white paper, white text (a logo, a dark-mode screenshot) needs black.
+    The alpha-weighted luminance of what is drawn tells which."""
+    rgba = np.asarray(img, dtype=np.float32)
+    weight = rgba[..., 3] / 255.0
+    drawn = float(weight.sum())
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    ink = float((luminance * weight).sum()) / drawn if drawn else 0.0
+    paper = (0, 0, 0, 255) if ink > 127.5 else (255, 255, 255, 255)
+    return Image.alpha_composite(Image.new("RGBA", img.size, paper), img).convert("RGB")
