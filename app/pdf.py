@@ -239,3 +239,45 @@ def _scale(points: tuple[float, float]) -> float:
     if width * height * scale * scale > settings.OCR_MAX_PIXELS:
         scale = math.sqrt(settings.OCR_MAX_PIXELS / (width * height)) * 0.99
     return scale
+
+
+def text_layer(document: pdfium.PdfDocument, index: int) -> "list[Line] | None":
+    """Page `index`'s own text as lines in its rendered pixels, or None when it has no real
+    text (empty, or glyphs without Unicode such as outlined "vector" text) and must be OCRed.
+
+    Exact and ~ms: nothing is drawn. A rotated page (/Rotate) is left to OCR for now."""
+    from app.engines.base import Line
+
+    with _PDFIUM:
+        page = document[index]
+        try:
+            if page.get_rotation() % 360:
+                return None
+            width, height = page.get_size()
+            scale = _scale((width, height))
+            textpage = page.get_textpage()
+            try:
+                text = textpage.get_text_range()
+                if not _real_text(text):
+                    return None
+                lines = []
+                for i in range(textpage.count_rects()):
+                    left, bottom, right, top = textpage.get_rect(i)
+                    words = textpage.get_text_bounded(left, bottom, right, top).strip()
+                    if not words:
+                        continue
+                    x0, x1 = left * scale, right * scale
+                    y0, y1 = (height - top) * scale, (height - bottom) * scale  # PDF is bottom-up
+                    lines.append(Line(words, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], 1.0))
+            finally:
+                textpage.close()
+        finally:
+            page.close()
+    return lines or None
+
+
+def _real_text(text: str) -> bool:
+    """Most visible characters decode to Unicode (not U+FFFD or control codes)."""
+    visible = [c for c in text if not c.isspace()]
+    good = [c for c in visible if c.isprintable() and c != "\ufffd"]
+    return bool(visible) and len(good) >= 0.9 * len(visible)
