@@ -1,11 +1,10 @@
 """Each real engine reads images drawn in code, through the engine layer alone."""
 
 import importlib.metadata
-import json
+import io
 import logging
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,6 +15,7 @@ from app.engines.ddddocr import DdddOcrEngine
 from app.engines.rapidocr import RapidOcrEngine
 from app.engines.tesseract import TesseractEngine, _group_lines
 from app.errors import EngineTimeout, EngineUnavailable, InvalidInput
+from app.tests import corpus
 from app.tests.captchas import characters_scene
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, english_lines, render
 
@@ -384,7 +384,6 @@ def test_the_engines_endpoint_reports_the_tesseract_doing_the_reading(anon, db):
 
 # --- RapidOCR's runtime (OCR_RAPIDOCR_RUNTIME) ------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 CN_SCREENSHOT = "files/cnocr/multi-line_cn2.png"  # 5 lines of Chinese, truth_scope full
 
 
@@ -453,10 +452,8 @@ def test_both_runtimes_read_the_same_text(rapidocr_on, source):
     if source == "drawn":
         image, truth = drawn_page(), None
     else:
-        entry = next(
-            e for e in json.loads((CORPUS / "manifest.json").read_text()) if e["file"] == CN_SCREENSHOT
-        )
-        image, truth = Image.open(CORPUS / CN_SCREENSHOT).convert("RGB"), entry["truth"]
+        truth = corpus.entry(CN_SCREENSHOT)["truth"]
+        image = Image.open(io.BytesIO(corpus.data(CN_SCREENSHOT))).convert("RGB")
     openvino_lines = read_with(rapidocr_on("openvino"), image)
     assert openvino_lines == read_with(rapidocr_on("onnxruntime"), image)
     assert len(openvino_lines) >= 5
