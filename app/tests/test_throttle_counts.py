@@ -25,7 +25,8 @@ from app.models import RateCounter
 from app.tests.clients import client_for
 from app.tests.responses import assert_error
 from app.tests.stack import VIA_TLS, Stack, missing_tools, running_stack, stack_database
-from app.throttles import CLEANUP_BATCH, CountedRateThrottle, SignInRateThrottle
+from app.tests.throttle_clock import T0
+from app.throttles import CLEANUP_BATCH, SignInRateThrottle
 
 THREADS = 40
 RATE = 10
@@ -45,24 +46,6 @@ def at_once(send, count: int = THREADS) -> list:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
-
-
-T0 = 1_800_000_000  # a window boundary for every period (divisible by 86400)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(T0)
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(CountedRateThrottle, "timer", clock)
-    return clock
 
 
 @pytest.fixture
