@@ -17,8 +17,11 @@ PY="$VENV/bin/python"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages: the Tesseract binary with English and Chinese packs; fonts and a browser for the tests.
-SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim)
+# Debian packages: Tesseract's language packs (OCR_TESSERACT_LANGS, Tesseract's names; osd, its page
+# orientation and script model, always), then fonts and a browser for the tests.
+OCR_TESSERACT_LANGS=${OCR_TESSERACT_LANGS:-eng chi_sim chi_tra jpn kor fra deu spa ita por rus nld}
+SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-osd)
+for lang in $OCR_TESSERACT_LANGS; do SYSTEM_PACKAGES+=("tesseract-ocr-${lang//_/-}"); done
 # A C compiler for the one wheel-less requirement (uWSGI builds from source); nginx for `serve`.
 BUILD_PACKAGES=(gcc libc6-dev)
 SERVE_PACKAGES=(nginx-light "${BUILD_PACKAGES[@]}")

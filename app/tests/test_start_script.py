@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.engines import tesseract_lib
+from app.engines.registry import ENGINES
 from app.tests.imaging import encode, render
 from app.tests.processes import free_port, kill_group
 from app.tests.stack import OWN_PREFIXES, PASSWORD, python_revealed
@@ -363,3 +365,35 @@ def test_default_stops_on_sigterm_within_10_seconds(default_server):
     with pytest.raises(ProcessLookupError):
         os.killpg(default_server.process.pid, 0)  # nothing left in its process group
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def _system_packages(langs: str | None) -> list[str]:
+    """The Debian packages start.sh installs, for this OCR_TESSERACT_LANGS (None: its default)."""
+    script = """
+        set -e
+        source <(sed -n '/^OCR_TESSERACT_LANGS=/,/^for lang in/p' start.sh)
+        printf '%s\\n' "${SYSTEM_PACKAGES[@]}"
+    """
+    env = {key: value for key, value in os.environ.items() if key != "OCR_TESSERACT_LANGS"}
+    if langs is not None:
+        env["OCR_TESSERACT_LANGS"] = langs
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+DEFAULT_LANGS = ("eng", "chi_sim", "chi_tra", "jpn", "kor", "fra", "deu", "spa", "ita", "por", "rus", "nld")
+
+
+def test_the_tesseract_packs_are_a_configurable_list_with_osd_always():
+    base = ["tesseract-ocr", "tesseract-ocr-osd"]
+    assert _system_packages("eng chi_sim") == [*base, "tesseract-ocr-eng", "tesseract-ocr-chi-sim"]
+    default = [f"tesseract-ocr-{lang.replace('_', '-')}" for lang in DEFAULT_LANGS]
+    assert _system_packages(None) == [*base, *default]
+
+
+def test_the_default_packs_are_installed_and_read_by_the_engine():
+    """`./start.sh test` installed them (as root) before this suite: the engine lists each, and
+    Tesseract's orientation model is there for page orientation."""
+    assert set(DEFAULT_LANGS) <= set(ENGINES["tesseract"].languages())
+    assert (Path(tesseract_lib.datapath()) / "osd.traineddata").is_file()
