@@ -31,8 +31,10 @@ TABLE_ROW = 0.25  # ... and closer than this, they are cells of one table row
 ALIGNED = 0.7  # the share of lines with a partner on the same row that makes a table
 BESIDE = 0.5  # the share of lines with a partner at the same height that makes columns
 WRAPPED_WIDTH = 6.0  # a column of wrapped text is at least this many line heights wide
-PITCH = 1.5  # the widest baseline-to-baseline distance inside a paragraph, in line heights
-HEIGHT_RATIO = 1.4  # a line this much taller or shorter than its paragraph starts a new one
+PITCH = 1.7  # the widest baseline-to-baseline distance inside a paragraph, in line heights
+HEIGHT_RATIO = 1.3  # a line this much taller or shorter than its paragraph starts a new one
+INDENT = 0.5  # a first-line indent (line heights) after a short line starts a new paragraph
+SHORT = 0.15  # a line ending this share of its paragraph's width before its right edge is short
 SKEW_MIN = math.radians(0.5)  # below this the page is taken as upright
 
 
@@ -238,7 +240,10 @@ def _are_columns(g: _Geometry, left: np.ndarray, right: np.ndarray) -> bool:
     height = np.minimum(g.h[few][:, None], g.h[many][None, :])
     if np.mean((offset < SAME_ROW * height).any(axis=1)) < BESIDE:
         return False
-    table = len(few) >= 2 and np.mean((offset < TABLE_ROW * height).any(axis=1)) >= ALIGNED
+    cells = offset < TABLE_ROW * height
+    # One line beside a paragraph is a side note; beside one row of cells it is a cell.
+    cells_beside = len(few) >= 2 or np.mean(cells.any(axis=0)) >= ALIGNED
+    table = cells_beside and np.mean(cells.any(axis=1)) >= ALIGNED
     return not table or (_wrapped(g, left) and _wrapped(g, right))
 
 
@@ -272,7 +277,7 @@ def _row_groups(g: _Geometry, idx: np.ndarray) -> list[list[int]]:
 def _paragraphs(g: _Geometry, group: list[int]) -> list[list[int]]:
     """Split a group (read in order) where a line does not continue the paragraph above it:
     on the same row, or the next row down at most PITCH line heights lower, overlapping the
-    paragraph's width, of about its height."""
+    paragraph's width, of about its height, and not a first-line indent after a short line."""
     paragraphs: list[list[int]] = []
     for i in group:
         if paragraphs and _continues(g, paragraphs[-1], i):
@@ -288,9 +293,12 @@ def _continues(g: _Geometry, paragraph: list[int], i: int) -> bool:
         return True
     height = float(np.median(g.h[paragraph]))
     pitch = g.cy[i] - g.cy[last]
-    overlaps = g.x0[i] < g.x1[paragraph].max() and g.x1[i] > g.x0[paragraph].min()
+    left, right = g.x0[paragraph].min(), max(g.x1[paragraph].max(), g.x1[i])
+    overlaps = g.x0[i] < g.x1[paragraph].max() and g.x1[i] > left
     similar = 1 / HEIGHT_RATIO <= g.h[i] / height <= HEIGHT_RATIO
-    return 0 < pitch <= PITCH * (g.h[i] + g.h[last]) / 2 and overlaps and similar
+    short = g.x1[last] <= right - SHORT * (right - min(left, g.x0[i]))
+    indented = g.x0[i] >= g.x0[last] + INDENT * height and short
+    return 0 < pitch <= PITCH * (g.h[i] + g.h[last]) / 2 and overlaps and similar and not indented
 
 
 def _block(g: _Geometry, positions: list[int], members: list[int]) -> Block:
