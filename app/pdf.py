@@ -26,6 +26,7 @@ rendered one at a time, so a long document never holds more than one page in mem
 
 import ctypes
 import faulthandler
+import json
 import math
 import mmap
 import os
@@ -36,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 
 import pypdfium2 as pdfium
@@ -44,12 +46,35 @@ from django.conf import settings
 from PIL import Image
 
 from app import images
+from app.engines.base import Line
 from app.errors import InvalidInput, OcrError, TooLarge, Unprocessable
 
 _PDFIUM = threading.Lock()
 # PDF's own implementation limit (ISO 32000-1, annex C): no page side under 3 units.
 MIN_PAGE_POINTS = 3.0
-_RENDERED, _UNREADABLE, _TOO_COMPLEX = 0, 1, 2  # what a render child reports
+_RENDERED, _UNREADABLE, _TOO_COMPLEX, _LAYER = 0, 1, 2, 3  # what a page's child reports
+# A layer is usable when this share of its characters are real Unicode: text drawn with a font
+# that maps glyphs to nothing extracts as U+FFFD or private-use codes.
+MIN_REAL_SHARE = 0.9
+# A page mostly covered by images (a scan) with only a little text on it (a stamped page number,
+# a Bates label) is read as a scan: its layer would lose the page's body.
+SCAN_COVERAGE, SCAN_MIN_CHARS = 0.5, 100
+MAX_LAYER_BYTES = 16 * 1024 * 1024  # a page's text layer sent back by its child, as JSON
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as it is to be read: drawn (`image`, for an engine), or read from its own text
+    layer (`lines`, boxes in the pixels the page would be drawn at: `width` × `height`)."""
+
+    width: int
+    height: int
+    image: Image.Image | None = None
+    lines: list[Line] | None = None
+
+    @property
+    def source(self) -> str:
+        return "ocr" if self.lines is None else "layer"
 
 
 def is_pdf(data: bytes) -> bool:
@@ -112,62 +137,180 @@ def page_sizes(document: pdfium.PdfDocument) -> list[tuple[int, int]]:
 
 
 def pages(document: pdfium.PdfDocument) -> Iterator[Image.Image]:
-    """Render each page at OCR_PDF_DPI (smaller where that would pass OCR_MAX_PIXELS), each
-    in a child process under the memory and time limits."""
+    """Every page drawn (see `read`)."""
+    for page in read(document, "ocr"):
+        yield page.image
+
+
+def read(document: pdfium.PdfDocument, text: str = "auto") -> Iterator[Page]:
+    """Each page at OCR_PDF_DPI (smaller where that would pass OCR_MAX_PIXELS), read from its
+    text layer or drawn as `text` (app.engines.base.PDF_TEXT_SOURCES) says; each in a child
+    process under the memory and time limits: reading a page's text parses its content as
+    drawing it does."""
     for index, (width, height) in enumerate(page_sizes(document)):
-        yield _render(document, index, width, height)
+        yield _page(document, index, width, height, text)
 
 
-def _render(document: pdfium.PdfDocument, index: int, width: int, height: int) -> Image.Image:
-    """Page `index` drawn by a forked child into a buffer shared with this process."""
+def _page(document: pdfium.PdfDocument, index: int, width: int, height: int, text: str) -> Page:
+    """Page `index`, read or drawn by a forked child (the drawing into a buffer shared with
+    this process, the text layer sent back through the pipe)."""
     shared = mmap.mmap(-1, width * height * 3)  # RGB, packed: filled by the child
     try:
         with _PDFIUM:
             scale = _scale(document.get_page_size(index))
             told, tell = os.pipe()
             pid = os.fork()
-            if pid == 0:  # the child: draw, say how it went, leave without the worker's cleanup
+            if pid == 0:  # the child: read or draw, say how it went, leave without the worker's cleanup
                 try:  # never past here: whatever happens, the child runs none of the worker's code
                     faulthandler.disable()  # PDFium aborts on a failed allocation: expected here
                     _let_the_worker_watch()
                     os.close(told)
-                    os.write(tell, bytes([_draw(document, index, scale, shared, width, height)]))
+                    _tell(tell, *_child(document, index, scale, shared, width, height, text))
                 finally:
                     os._exit(0)
             os.close(tell)
             budget = settings.OCR_PDF_RENDER_MEMORY_MB * 1024 * 1024 + len(shared)
-            outcome = _outcome(pid, told, settings.OCR_ENGINE_TIMEOUT, budget)
+            outcome, said = _outcome(pid, told, settings.OCR_ENGINE_TIMEOUT, budget)
         if outcome == _UNREADABLE:
             raise InvalidInput(f"Page {index + 1} of the PDF cannot be rendered.", code="invalid_pdf")
+        if outcome == _LAYER:
+            lines = [Line(text=line, box=box, score=1.0) for line, box in json.loads(said)]
+            return Page(width, height, lines=lines)
         if outcome != _RENDERED:
             raise Unprocessable(
                 f"Page {index + 1} of the PDF cannot be rendered within the limits "
                 f"({settings.OCR_PDF_RENDER_MEMORY_MB} MB, {settings.OCR_ENGINE_TIMEOUT} s).",
                 code="pdf_too_complex",
             )
-        return Image.frombytes("RGB", (width, height), shared)
+        return Page(width, height, image=Image.frombytes("RGB", (width, height), shared))
     finally:
         shared.close()
+
+
+def _tell(pipe: int, outcome: int, payload: bytes) -> None:
+    """Write it all and close: the worker reads to the end, which would otherwise come only
+    once the child has unmapped its copy of the worker (~7 ms)."""
+    data = bytes([outcome]) + payload
+    while data:
+        data = data[os.write(pipe, data) :]
+    os.close(pipe)
+
+
+def _child(
+    document: pdfium.PdfDocument,
+    index: int,
+    scale: float,
+    shared: mmap.mmap,
+    width: int,
+    height: int,
+    text: str,
+) -> tuple[int, bytes]:
+    """In the child, under its limits: the page's text layer (_LAYER, its lines as JSON) when
+    `text` says to use it, else the outcome of drawing it. Nothing here may raise past it."""
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (_address_space_limit(),) * 2)
+        if text != "ocr":
+            lines = _text_layer(document[index], width, height)
+            if text == "layer" or lines is not None:
+                payload = json.dumps(lines or [], ensure_ascii=False).encode()
+                return (_LAYER, payload) if len(payload) <= MAX_LAYER_BYTES else (_TOO_COMPLEX, b"")
+        return _draw(document, index, scale, shared, width, height), b""
+    except pdfium.PdfiumError:
+        return _UNREADABLE, b""
+    except BaseException:  # MemoryError above all: the page passed the memory limit
+        return _TOO_COMPLEX, b""
 
 
 def _draw(
     document: pdfium.PdfDocument, index: int, scale: float, shared: mmap.mmap, width: int, height: int
 ) -> int:
-    """In the child: the outcome `_outcome` reads. Nothing here may raise past it."""
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (_address_space_limit(),) * 2)
-        buffer = (ctypes.c_ubyte * len(shared)).from_buffer(shared)
-        bitmap = document[index].render(
-            scale=scale,
-            bitmap_maker=partial(pdfium.PdfBitmap.new_native, buffer=buffer),
-            force_bitmap_format=pdfium_c.FPDFBitmap_BGR,
-            rev_byteorder=True,  # BGR in PDFium's terms, RGB in memory
+    """_RENDERED, or _UNREADABLE when PDFium drew another size than the page tree promised."""
+    buffer = (ctypes.c_ubyte * len(shared)).from_buffer(shared)
+    bitmap = document[index].render(
+        scale=scale,
+        bitmap_maker=partial(pdfium.PdfBitmap.new_native, buffer=buffer),
+        force_bitmap_format=pdfium_c.FPDFBitmap_BGR,
+        rev_byteorder=True,  # BGR in PDFium's terms, RGB in memory
+    )
+    return _RENDERED if (bitmap.width, bitmap.height) == (width, height) else _UNREADABLE
+
+
+def _text_layer(page: pdfium.PdfPage, width: int, height: int) -> list[tuple[str, list]] | None:
+    """The page's own text as (line, box) pairs, boxes in the pixels of a `width` × `height`
+    drawing of it; None when it has no usable layer (no text, too little real Unicode, or a
+    scan with a few words on it). PDFium's text page orders the characters as the page's
+    content draws them and marks line ends with generated CR LF."""
+    textpage = page.get_textpage()
+    lines: list[tuple[str, list]] = []
+    chars: list[str] = []
+    box: list[float] = []
+    real = unreal = 0
+    for i in range(textpage.count_chars()):
+        code = pdfium_c.FPDFText_GetUnicode(textpage, i)
+        if code in (0x0D, 0x0A):
+            _end_line(lines, chars, box)
+            chars, box = [], []
+            continue
+        char = chr(code) if code < 0x110000 and not 0xD800 <= code < 0xE000 else "\ufffd"
+        if not char.isspace() and pdfium_c.FPDFText_IsGenerated(textpage, i) != 1:
+            if pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 or not _is_real(code):
+                unreal += 1
+                char = "\ufffd"
+            else:
+                real += 1
+            box = _union(box, _device_box(page, textpage.get_charbox(i), width, height))
+        chars.append(char)
+    _end_line(lines, chars, box)
+    if not real or real < MIN_REAL_SHARE * (real + unreal):
+        return None
+    if real < SCAN_MIN_CHARS and _image_coverage(page) >= SCAN_COVERAGE:
+        return None
+    return lines
+
+
+def _is_real(code: int) -> bool:
+    """A character a reader can use: not a control, a private-use code or U+FFFD."""
+    return code >= 0x20 and code != 0xFFFD and not 0xE000 <= code <= 0xF8FF and code < 0xF0000
+
+
+def _end_line(lines: list[tuple[str, list]], chars: list[str], box: list[float]) -> None:
+    text = " ".join("".join(chars).split())
+    if text and box:
+        x0, y0, x1, y1 = box
+        lines.append((text, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+
+
+def _union(box: list[float], other: list[float]) -> list[float]:
+    if not box:
+        return other
+    return [min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3])]
+
+
+def _device_box(
+    page: pdfium.PdfPage, charbox: tuple[float, float, float, float], width: int, height: int
+) -> list[float]:
+    """A character's box (PDF points, y up) in the drawing's pixels (y down), through PDFium's
+    own page-to-device mapping: the page's rotation and crop box as `render` applies them."""
+    left, bottom, right, top = charbox
+    xs, ys = [], []
+    for x, y in ((left, bottom), (right, top)):
+        device_x, device_y = ctypes.c_int(), ctypes.c_int()
+        pdfium_c.FPDF_PageToDevice(page, 0, 0, width, height, 0, x, y, device_x, device_y)
+        xs.append(float(device_x.value))
+        ys.append(float(device_y.value))
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def _image_coverage(page: pdfium.PdfPage) -> float:
+    """The share of the page its image objects cover (overlaps counted twice; at most 1)."""
+    page_width, page_height = page.get_size()
+    covered = 0.0
+    for image in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)):
+        left, bottom, right, top = image.get_bounds()
+        covered += max(0.0, min(right, page_width) - max(left, 0.0)) * max(
+            0.0, min(top, page_height) - max(bottom, 0.0)
         )
-        return _RENDERED if (bitmap.width, bitmap.height) == (width, height) else _UNREADABLE
-    except pdfium.PdfiumError:
-        return _UNREADABLE
-    except BaseException:  # MemoryError above all: the render passed the memory limit
-        return _TOO_COMPLEX
+    return min(1.0, covered / (page_width * page_height))
 
 
 def _address_space_limit() -> int:
@@ -182,25 +325,33 @@ def _address_space_limit() -> int:
 WATCH_SECONDS = 0.02
 
 
-def _outcome(pid: int, told: int, timeout: float, budget: int) -> int:
-    """What the child said, or _TOO_COMPLEX if it said nothing by the deadline, held more
-    than `budget` bytes of its own (killed then) or died first (PDFium aborts when an
-    allocation fails). The child is reaped by a thread: its exit (unmapping a copy of the
-    worker) costs ~7 ms nobody needs to wait for."""
+def _outcome(pid: int, told: int, timeout: float, budget: int) -> tuple[int, bytes]:
+    """What the child said (its outcome and what came with it), or _TOO_COMPLEX if it said
+    nothing whole by the deadline, held more than `budget` bytes of its own (killed then) or
+    died first (PDFium aborts when an allocation fails). The child is reaped by a thread: its
+    exit (unmapping a copy of the worker) costs ~7 ms nobody needs to wait for."""
     deadline = time.monotonic() + timeout
+    said, done = bytearray(), False
     try:
-        while True:
+        while not done:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([told], [], [], max(0.0, min(left, WATCH_SECONDS)))
-            if ready or left <= 0 or private_bytes(pid) > budget:
+            if ready:
+                chunk = os.read(told, 1 << 16)
+                said += chunk
+                done = not chunk  # the child has exited, or closed its end
+                if len(said) > MAX_LAYER_BYTES + 1:
+                    break
+            elif left <= 0 or private_bytes(pid) > budget:
                 break
-        said = os.read(told, 1) if ready else b""
     finally:
         os.close(told)
-    if not ready:
+    if not done:
         os.kill(pid, signal.SIGKILL)
     threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
-    return said[0] if said else _TOO_COMPLEX
+    if not done or not said:
+        return _TOO_COMPLEX, b""
+    return said[0], bytes(said[1:])
 
 
 _PR_SET_DUMPABLE = 4

@@ -1,4 +1,4 @@
-"""Bytes -> what an engine reads: one image, or every page of a PDF. No writes here.
+"""Bytes -> what an engine reads: one image, or every page of a PDF (or its own text). No writes here.
 
 `load` validates everything it can before any engine runs (format, limits, page
 count); `run` then reads the image, or each page in turn with its lines tagged by page.
@@ -55,11 +55,24 @@ def _read(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
         )
     lines, pages = [], []
+    # A captcha task reads what is drawn; a document page may bring its own text.
+    text_source = options.pdf_text if options.task == "document" else "ocr"
     with pdf.opened(source.data) as document:
-        for number, image in enumerate(pdf.pages(document), start=1):
-            result = engine.recognize(Picture(image), options)
+        for number, page in enumerate(pdf.read(document, text_source), start=1):
+            if page.lines is None:
+                result = engine.recognize(Picture(page.image), options)
+            else:
+                result = Result(lines=page.lines, text="\n".join(line.text for line in page.lines))
             lines += [replace(line, page=number) for line in result.lines]
-            pages.append({"page": number, "width": image.width, "height": image.height, "text": result.text})
+            pages.append(
+                {
+                    "page": number,
+                    "width": page.width,
+                    "height": page.height,
+                    "text": result.text,
+                    "text_source": page.source,
+                }
+            )
             if on_page:
                 on_page(number, source.pages)
     text = PAGE_SEPARATOR.join(page["text"] for page in pages)

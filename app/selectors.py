@@ -113,7 +113,12 @@ def active_api_key(*, key: str) -> ApiKey | None:
 
 def option_values(options: Options) -> dict[str, Any]:
     """The options besides engine, language and task that change what OCR returns."""
-    return {"rotate": options.rotate, "charset": options.charset, "outputs": list(options.outputs)}
+    return {
+        "rotate": options.rotate,
+        "charset": options.charset,
+        "outputs": list(options.outputs),
+        "pdf_text": options.pdf_text,
+    }
 
 
 def earlier_result(

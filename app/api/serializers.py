@@ -16,6 +16,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 
 from app.api.parsers import check_field_count
 from app.authentication import ChainedRefreshToken
+from app.engines.base import PDF_TEXT_SOURCES
 from app.engines.ddddocr import MAX_CHARSET, SLIDE_ALGORITHMS
 from app.models import ApiKey, OcrRecord
 
@@ -218,6 +219,15 @@ class EngineChoiceSerializer(RejectUnknownFields, serializers.Serializer):
         max_length=32,
         help_text="document (Tesseract, RapidOCR); ddddocr captchas: text, math (solve `3+8=?`) "
         "or detect (boxes of characters and icons).",
+    )
+    pdf_text = serializers.ChoiceField(
+        choices=PDF_TEXT_SOURCES,
+        required=False,
+        default="auto",
+        help_text="A PDF page's own text: auto reads it where the page has a usable text layer "
+        "(born-digital) and recognizes the other pages; layer reads only the text layers (a page "
+        "without one is empty); ocr recognizes every page. Each page says which it was "
+        "(`pages[].text_source`). Images ignore it.",
     )
 
 

@@ -176,6 +176,7 @@ class OcrView(APIView):
             rotate=fields["rotate"],
             charset=fields["charset"],
             outputs=(output,) if output in ("hocr", "tsv") else (),
+            pdf_text=fields["pdf_text"],
             queue=fields["queue"],
             force=fields["force"],
         )
@@ -384,7 +385,12 @@ class BatchCreateView(APIView):
             files += inputs.read_archive(fields["archive"])
         inputs.check_batch_size(files)
         batch = services.create_batch(
-            owner=request.user, files=files, engine=fields["engine"], lang=fields["lang"], task=fields["task"]
+            owner=request.user,
+            files=files,
+            engine=fields["engine"],
+            lang=fields["lang"],
+            task=fields["task"],
+            pdf_text=fields["pdf_text"],
         )
         summary = selectors.batch_summary(batch=batch)
         return Response(BatchSerializer(summary).data, status=status.HTTP_202_ACCEPTED)

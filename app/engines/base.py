@@ -60,6 +60,11 @@ class Picture:
     image: Image.Image
 
 
+# How a PDF page's text is read (Options.pdf_text, app/pdf.py): its own text layer where it has
+# a usable one (auto), the layer only (a page without one reads as empty), or drawn and recognized.
+PDF_TEXT_SOURCES = ("auto", "layer", "ocr")
+
+
 @dataclass(frozen=True)
 class Options:
     lang: str
@@ -67,6 +72,7 @@ class Options:
     rotate: bool = False
     charset: str = ""  # ddddocr text: a preset "0"-"7" or the allowed characters; "" = all
     outputs: tuple[str, ...] = ()  # extra renderings wanted in Result.extra, e.g. ("hocr",)
+    pdf_text: str = "auto"  # a PDF page's own text layer: auto (where usable), layer (only), ocr (never)
 
 
 def full_box(width: int, height: int) -> list[Point]:

@@ -14,7 +14,7 @@ The `auto` rule (also in the README):
 
 from django.conf import settings
 
-from app.engines.base import Engine, EngineConfig, Options
+from app.engines.base import PDF_TEXT_SOURCES, Engine, EngineConfig, Options
 from app.engines.ddddocr import DdddOcrEngine
 from app.engines.rapidocr import LANGUAGES as RAPIDOCR_LANGUAGES
 from app.engines.rapidocr import RapidOcrEngine
@@ -70,6 +70,7 @@ def select(
     rotate: bool = False,
     charset: str = "",
     outputs: tuple[str, ...] = (),
+    pdf_text: str = "auto",
 ) -> tuple[Engine, Options]:
     """Resolve a request's engine/lang/task into an available engine and checked options."""
     name = engine or settings.OCR_DEFAULT_ENGINE
@@ -91,8 +92,17 @@ def select(
             f"{'it renders ' + ', '.join(chosen.outputs) if chosen.outputs else 'use engine=tesseract'}.",
             code="unsupported_format",
         )
+    if pdf_text not in PDF_TEXT_SOURCES:
+        raise InvalidInput(
+            f"Unknown pdf_text '{pdf_text}'; choose {', '.join(PDF_TEXT_SOURCES)}.", code="invalid_option"
+        )
     options = Options(
-        lang=chosen.normalize_lang(lang), task=task, rotate=rotate, charset=charset, outputs=outputs
+        lang=chosen.normalize_lang(lang),
+        task=task,
+        rotate=rotate,
+        charset=charset,
+        outputs=outputs,
+        pdf_text=pdf_text,
     )
     return chosen, options
 

@@ -48,6 +48,7 @@ def recognize(
     rotate: bool = False,
     charset: str = "",
     outputs: tuple[str, ...] = (),
+    pdf_text: str = "auto",
     force: bool = False,
     queue: bool = False,
     batch: Batch | None = None,
@@ -63,7 +64,13 @@ def recognize(
     - With no owner (an anonymous dialect request) nothing is stored: the record is unsaved.
     """
     chosen, options = _select(
-        engine=engine, lang=lang, task=task, rotate=rotate, charset=charset, outputs=outputs
+        engine=engine,
+        lang=lang,
+        task=task,
+        rotate=rotate,
+        charset=charset,
+        outputs=outputs,
+        pdf_text=pdf_text,
     )
     sha256 = hashlib.sha256(data).hexdigest()
     if owner is not None and not force:

@@ -1,13 +1,13 @@
 """Queued work in the default, in-process mode: async uploads, progress, batches, dedup, re-runs."""
 
 import base64
-import io
 
 import pytest
 
 from app import services
 from app.engines import registry
 from app.models import OcrRecord
+from app.tests import pdfs
 from app.tests.clients import client_for
 from app.tests.imaging import cer, encode, english_lines, render, zip_of
 from app.tests.responses import assert_error
@@ -57,10 +57,7 @@ def test_queue_field_in_the_body_works_like_the_query(api, django_capture_on_com
 
 
 def pdf_of(pages: list[list[str]]) -> bytes:
-    buffer = io.BytesIO()
-    images = [render(lines, size=28) for lines in pages]
-    images[0].save(buffer, "PDF", resolution=100, save_all=True, append_images=images[1:])
-    return buffer.getvalue()
+    return pdfs.pdf_of(*(render(lines, size=28) for lines in pages))
 
 
 def test_pdf_progress_is_reported_page_by_page(api, monkeypatch, django_capture_on_commit_callbacks):

@@ -18,6 +18,7 @@ from app.engines import registry
 from app.errors import EngineFailed
 from app.models import OcrRecord
 from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.pdfs import text_lines_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST, SECOND = english_lines(2, seed=11), english_lines(2, seed=12)
@@ -368,3 +369,15 @@ def test_the_command_line_exit_status_and_storage(tmp_path, scans):
         ).fetchall()
     assert {row[0] for row in rows} == set(ids)  # the second run reused the first run's records
     assert len(list((tmp_path / "cli-media").rglob("*.*"))) == 2
+
+
+@pytest.mark.parametrize(("pdf_text", "source"), [("auto", "layer"), ("ocr", "ocr")])
+def test_pdf_text_chooses_how_a_born_digital_pdf_is_read(tmp_path, user, pdf_text, source):
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(text_lines_pdf(["Dear reader", "Kind regards"], size=28))
+    run = ocr(path, "--user", user.username, "--json", "--pdf-text", pdf_text, *TESSERACT)
+    assert run.code == 0, run.stderr
+    (line,) = run.json_lines()
+    record = OcrRecord.objects.get(pk=line["id"])
+    assert [page["text_source"] for page in record.extra["pages"]] == [source]
+    assert cer("Dear reader\nKind regards", record.text) <= 0.05

@@ -1,14 +1,13 @@
 """POST /api/ocr/ beyond files and base64: image URLs, PDFs, cloud-market bodies, text/hOCR/TSV."""
 
 import base64
-import io
 import json
 
 import pytest
-from PIL import Image
 
 from app.models import OcrRecord
 from app.tests.imaging import cer, encode, english_lines, render
+from app.tests.pdfs import pdf_of
 from app.tests.responses import assert_error
 
 LINES = english_lines(3, seed=51)
@@ -42,12 +41,6 @@ def test_private_image_urls_are_refused_and_nothing_is_stored(api, media_files, 
     assert_error(response, 400, code)
     assert not OcrRecord.objects.exists()
     assert not media_files()
-
-
-def pdf_of(*pages: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    pages[0].save(buffer, "PDF", resolution=100, save_all=True, append_images=list(pages[1:]))
-    return buffer.getvalue()
 
 
 def test_pdf_pages_are_each_recognized_and_joined(api, settings):

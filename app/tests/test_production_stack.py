@@ -78,12 +78,9 @@ def test_a_pdf_is_read_by_workers_that_dropped_root_and_watch_their_render(stack
     drawn = text_pdf("Hello PDF world", rectangles=50_000)  # ~80 ms to draw: watched a few times
     costly = text_pdf("Too costly", rectangles=400_000)  # ~150 MB in PDFium: past PDF_RENDER_MB
 
-    read = stack.post(
-        "/api/ocr/", headers=alice, files={"image": ("a.pdf", drawn)}, data={"engine": "tesseract"}
-    )
-    refused = stack.post(
-        "/api/ocr/", headers=alice, files={"image": ("b.pdf", costly)}, data={"engine": "tesseract"}
-    )
+    drawing = {"engine": "tesseract", "pdf_text": "ocr"}  # drawn, although the pages carry their text
+    read = stack.post("/api/ocr/", headers=alice, files={"image": ("a.pdf", drawn)}, data=drawing)
+    refused = stack.post("/api/ocr/", headers=alice, files={"image": ("b.pdf", costly)}, data=drawing)
 
     assert read.status_code == 201, read.text
     assert cer("Hello PDF world", read.json()["text"]) <= 0.1

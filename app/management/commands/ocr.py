@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from app import services
 from app.engines import registry
+from app.engines.base import PDF_TEXT_SOURCES
 from app.errors import InvalidInput, OcrError, TooLarge
 
 # The suffixes of the formats app/images.py and app/pdf.py read (images.ALLOWED_FORMATS, PDF).
@@ -77,6 +78,12 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
             "--task", default="", help="document; ddddocr: text, math, detect (default: the engine's first)."
         )
         parser.add_argument(
+            "--pdf-text",
+            default="auto",
+            choices=PDF_TEXT_SOURCES,
+            help="A PDF page's own text layer: auto (where usable), layer (only), ocr (never).",
+        )
+        parser.add_argument(
             "--user", metavar="USERNAME", help="Store uploads and records in this user's history."
         )
         parser.add_argument(
@@ -90,7 +97,12 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
     def handle(self, *args: Any, **options: Any) -> None:
         files = collect(options["paths"])
         owner = find_user(options["user"]) if options["user"] else None
-        choice = {"engine": options["engine"], "lang": options["lang"], "task": options["task"]}
+        choice = {
+            "engine": options["engine"],
+            "lang": options["lang"],
+            "task": options["task"],
+            "pdf_text": options["pdf_text"],
+        }
         check_options(**choice)
         force = options["force"]
 
@@ -207,17 +219,24 @@ def find_user(username: str) -> AbstractBaseUser:
         raise CommandError(f"No user named '{username}'.", returncode=USAGE_ERROR) from None
 
 
-def check_options(*, engine: str, lang: str, task: str) -> None:
+def check_options(*, engine: str, lang: str, task: str, pdf_text: str) -> None:
     """Refuse up front what every file would be refused for: an unknown or unavailable engine,
     a language or task it does not do. The same check services.recognize runs for each file."""
     try:
-        registry.select(engine=engine, lang=lang, task=task)
+        registry.select(engine=engine, lang=lang, task=task, pdf_text=pdf_text)
     except OcrError as exc:
         raise CommandError(f"{exc.message} [{exc.code}]", returncode=USAGE_ERROR) from None
 
 
 def read(
-    path: Path, *, owner: AbstractBaseUser | None, force: bool, engine: str, lang: str, task: str
+    path: Path,
+    *,
+    owner: AbstractBaseUser | None,
+    force: bool,
+    engine: str,
+    lang: str,
+    task: str,
+    pdf_text: str,
 ) -> services.Recognition:
     limit = settings.OCR_MAX_UPLOAD_BYTES
     try:
@@ -229,7 +248,14 @@ def read(
     except OSError as exc:
         raise InvalidInput(f"Cannot read the file: {exc.strerror or exc}.", code="unreadable_file") from exc
     return services.recognize(
-        owner=owner, data=data, file_name=path.name, engine=engine, lang=lang, task=task, force=force
+        owner=owner,
+        data=data,
+        file_name=path.name,
+        engine=engine,
+        lang=lang,
+        task=task,
+        pdf_text=pdf_text,
+        force=force,
     )
 
 
