@@ -15,6 +15,7 @@ separates is read row by row. Blocks are runs of lines within one column that fo
 other at a paragraph's line spacing. Pure numpy: a 500-line page takes a few milliseconds.
 """
 
+import bisect
 import itertools
 import math
 from dataclasses import dataclass
@@ -30,11 +31,14 @@ SAME_ROW = 0.5  # two lines whose centres are closer than this x their height sh
 TABLE_ROW = 0.25  # ... and closer than this, they are cells of one table row
 ALIGNED = 0.7  # the share of lines with a partner on the same row that makes a table
 BESIDE = 0.5  # the share of lines with a partner at the same height that makes columns
-WRAPPED_WIDTH = 6.0  # a column of wrapped text is at least this many line heights wide
+WRAPPED_WIDTH = 10.0  # a column of wrapped text is at least this many line heights wide
+FULL = 0.7  # ... and WRAPPED_SHARE of its lines fill at least this share of its width
+WRAPPED_SHARE = 0.6
 PITCH = 1.7  # the widest baseline-to-baseline distance inside a paragraph, in line heights
 HEIGHT_RATIO = 1.3  # a line this much taller or shorter than its paragraph starts a new one
 INDENT = 0.5  # a first-line indent (line heights) after a short line starts a new paragraph
 SHORT = 0.15  # a line ending this share of its paragraph's width before its right edge is short
+MAX_DEPTH = 50  # row cuts one at a time this deep, then all at once
 SKEW_MIN = math.radians(0.5)  # below this the page is taken as upright
 
 
@@ -149,26 +153,35 @@ def _rotation(angle: float) -> np.ndarray:
 # ---- the cut -------------------------------------------------------------------------
 
 
-def _cut(g: _Geometry, idx: np.ndarray) -> tuple[list[list[int]], bool]:
+def _cut(g: _Geometry, idx: np.ndarray, depth: int = 0) -> tuple[list[list[int]], bool]:
     """(groups of line indexes in reading order, whether no column was cut inside).
 
     Rows are cut one gap at a time, widest first, since a gutter appears only once the rows
-    across it are off; but row gaps that would win over any gutter inside are cut at once."""
+    across it are off; but row gaps that would win over any gutter inside are cut at once, and
+    so are all of a table's (or, past MAX_DEPTH, of any region: a bound on the recursion)."""
+    if _one_row(g, idx):
+        return [sorted(idx.tolist(), key=lambda i: g.x0[i])], True
     bands, gaps = _bands(g, idx)
-    widest_gutter = max((_widest(_gaps(g.x0[b], g.x1[b], b)) for b in bands if len(b) > 1), default=0.0)
+    widest_gutter = _widest_gutter(g, bands)
     if widest_gutter < COLUMN_GAP * g.unit:
         return [[i for band in bands for i in _rows(g, band)]], True
     sections = [k for k, gap in enumerate(gaps) if _rows_first(g, gap, widest_gutter)]
     if sections:
-        return _stack(g, _split(bands, sections))
-    column = _columns(g, idx)
+        return _stack(g, _split(bands, sections), depth)
+    column, cells = _columns(g, idx)
     if column is not None and not any(_rows_first(g, gap, column[0]) for gap in gaps):
-        left, _ = _cut(g, column[1])
-        right, _ = _cut(g, column[2])
+        left, _ = _cut(g, column[1], depth + 1)
+        right, _ = _cut(g, column[2], depth + 1)
         return left + right, False
     if gaps:
-        return _stack(g, _split(bands, [int(np.argmax(gaps))]))
+        every = cells or depth >= MAX_DEPTH
+        return _stack(g, _split(bands, list(range(len(gaps))) if every else [int(np.argmax(gaps))]), depth)
     return [_rows(g, idx)], True
+
+
+def _one_row(g: _Geometry, idx: np.ndarray) -> bool:
+    """Whether the lines sit on one row (a table's row once cut out: read left to right)."""
+    return bool(np.all(np.abs(g.cy[idx] - g.cy[idx[0]]) < SAME_ROW * g.h[idx]))
 
 
 def _rows_first(g: _Geometry, gap: float, gutter: float) -> bool:
@@ -177,12 +190,12 @@ def _rows_first(g: _Geometry, gap: float, gutter: float) -> bool:
     return gap > gutter and gap >= SECTION_GAP * g.unit
 
 
-def _stack(g: _Geometry, pieces: list[np.ndarray]) -> tuple[list[list[int]], bool]:
+def _stack(g: _Geometry, pieces: list[np.ndarray], depth: int) -> tuple[list[list[int]], bool]:
     """Pieces above one another: consecutive pieces without columns make one group."""
     groups: list[list[int]] = []
     plain_run = False
     for piece in pieces:
-        sub, plain = _cut(g, piece)
+        sub, plain = _cut(g, piece, depth + 1)
         if plain and plain_run:
             groups[-1] += sub[0]
         else:
@@ -217,41 +230,57 @@ def _gaps(start: np.ndarray, end: np.ndarray, idx: np.ndarray) -> list[tuple[flo
     return [(float(gap[k]), idx[order[: k + 1]], idx[order[k + 1 :]]) for k in np.flatnonzero(gap > 0)]
 
 
-def _widest(gaps: list[tuple[float, np.ndarray, np.ndarray]]) -> float:
-    return max((width for width, _, _ in gaps), default=0.0)
+def _widest_gutter(g: _Geometry, bands: list[np.ndarray]) -> float:
+    """The widest vertical gap inside any one band (no cut of the region can be wider): all
+    bands at once, each shifted right of the one before so that one sweep keeps them apart."""
+    band = np.repeat(np.arange(len(bands)), [len(b) for b in bands])
+    idx = np.concatenate(bands)
+    shift = band * (2 * float(g.x1.max() - g.x0.min()) + 1)
+    start, end = g.x0[idx] + shift, g.x1[idx] + shift
+    order = np.argsort(start, kind="stable")
+    gap = start[order][1:] - np.maximum.accumulate(end[order])[:-1]
+    inside = gap[band[order][1:] == band[order][:-1]]
+    return float(inside.max()) if len(inside) else 0.0
 
 
-def _columns(g: _Geometry, idx: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
-    """The widest vertical gap whose sides are columns, or None."""
+def _columns(g: _Geometry, idx: np.ndarray) -> tuple[tuple[float, np.ndarray, np.ndarray] | None, bool]:
+    """(the widest vertical gap whose sides are columns, or None; whether a wide gap only
+    parted the cells of table rows)."""
     gaps = sorted(_gaps(g.x0[idx], g.x1[idx], idx), key=lambda gap: -gap[0])
+    cells = False
     for width, left, right in gaps:
         if width < COLUMN_GAP * g.unit:
             break
-        if _are_columns(g, left, right):
-            return width, left, right
-    return None
+        sides = _sides(g, left, right)
+        if sides == "columns":
+            return (width, left, right), cells
+        cells = cells or sides == "cells"
+    return None, cells
 
 
-def _are_columns(g: _Geometry, left: np.ndarray, right: np.ndarray) -> bool:
-    """Side by side (lines at the same height), and not the cells of shared rows unless
-    both sides are wrapped text (a magazine's columns on one baseline grid)."""
+def _sides(g: _Geometry, left: np.ndarray, right: np.ndarray) -> str:
+    """What two sides of a vertical gap are: "columns" when their lines stand side by side
+    and do not share rows like table cells, or do but both are wrapped text (a magazine's
+    columns on one baseline grid); "cells" when they share rows; else "apart"."""
     few, many = (left, right) if len(left) <= len(right) else (right, left)
     offset = np.abs(g.cy[few][:, None] - g.cy[many][None, :])
     height = np.minimum(g.h[few][:, None], g.h[many][None, :])
     if np.mean((offset < SAME_ROW * height).any(axis=1)) < BESIDE:
-        return False
+        return "apart"
     cells = offset < TABLE_ROW * height
     # One line beside a paragraph is a side note; beside one row of cells it is a cell.
     cells_beside = len(few) >= 2 or np.mean(cells.any(axis=0)) >= ALIGNED
-    table = cells_beside and np.mean(cells.any(axis=1)) >= ALIGNED
-    return not table or (_wrapped(g, left) and _wrapped(g, right))
+    if not (cells_beside and np.mean(cells.any(axis=1)) >= ALIGNED):
+        return "columns"
+    return "columns" if _wrapped(g, left) and _wrapped(g, right) else "cells"
 
 
 def _wrapped(g: _Geometry, idx: np.ndarray) -> bool:
-    """Lines of running text: several, mostly filling a column many line heights wide."""
+    """Lines of running text: several, most of them filling a column many line heights wide
+    (the cells of a table column vary in width)."""
     span = float(g.x1[idx].max() - g.x0[idx].min())
-    widths = g.x1[idx] - g.x0[idx]
-    return len(idx) >= 3 and span >= WRAPPED_WIDTH * g.unit and float(np.median(widths)) >= 0.6 * span
+    full = np.mean(g.x1[idx] - g.x0[idx] >= FULL * span)
+    return len(idx) >= 3 and span >= WRAPPED_WIDTH * g.unit and full >= WRAPPED_SHARE
 
 
 def _rows(g: _Geometry, idx: np.ndarray) -> list[int]:
@@ -274,30 +303,48 @@ def _row_groups(g: _Geometry, idx: np.ndarray) -> list[list[int]]:
 # ---- blocks --------------------------------------------------------------------------
 
 
+@dataclass
+class _Paragraph:
+    """A paragraph being gathered: its lines, left and right edges, sorted line heights."""
+
+    members: list[int]
+    left: float
+    right: float
+    heights: list[float]
+
+    def add(self, g: _Geometry, i: int) -> None:
+        self.members.append(i)
+        self.left, self.right = min(self.left, g.x0[i]), max(self.right, g.x1[i])
+        bisect.insort(self.heights, float(g.h[i]))
+
+    @property
+    def height(self) -> float:
+        return self.heights[len(self.heights) // 2]
+
+
 def _paragraphs(g: _Geometry, group: list[int]) -> list[list[int]]:
     """Split a group (read in order) where a line does not continue the paragraph above it:
     on the same row, or the next row down at most PITCH line heights lower, overlapping the
     paragraph's width, of about its height, and not a first-line indent after a short line."""
-    paragraphs: list[list[int]] = []
+    paragraphs: list[_Paragraph] = []
     for i in group:
         if paragraphs and _continues(g, paragraphs[-1], i):
-            paragraphs[-1].append(i)
+            paragraphs[-1].add(g, i)
         else:
-            paragraphs.append([i])
-    return paragraphs
+            paragraphs.append(_Paragraph([i], float(g.x0[i]), float(g.x1[i]), [float(g.h[i])]))
+    return [paragraph.members for paragraph in paragraphs]
 
 
-def _continues(g: _Geometry, paragraph: list[int], i: int) -> bool:
-    last = paragraph[-1]
+def _continues(g: _Geometry, paragraph: _Paragraph, i: int) -> bool:
+    last = paragraph.members[-1]
     if abs(g.cy[i] - g.cy[last]) < SAME_ROW * min(g.h[i], g.h[last]):
         return True
-    height = float(np.median(g.h[paragraph]))
     pitch = g.cy[i] - g.cy[last]
-    left, right = g.x0[paragraph].min(), max(g.x1[paragraph].max(), g.x1[i])
-    overlaps = g.x0[i] < g.x1[paragraph].max() and g.x1[i] > left
-    similar = 1 / HEIGHT_RATIO <= g.h[i] / height <= HEIGHT_RATIO
-    short = g.x1[last] <= right - SHORT * (right - min(left, g.x0[i]))
-    indented = g.x0[i] >= g.x0[last] + INDENT * height and short
+    right = max(paragraph.right, g.x1[i])
+    overlaps = g.x0[i] < paragraph.right and g.x1[i] > paragraph.left
+    similar = 1 / HEIGHT_RATIO <= g.h[i] / paragraph.height <= HEIGHT_RATIO
+    short = g.x1[last] <= right - SHORT * (right - min(paragraph.left, g.x0[i]))
+    indented = g.x0[i] >= g.x0[last] + INDENT * paragraph.height and short
     return 0 < pitch <= PITCH * (g.h[i] + g.h[last]) / 2 and overlaps and similar and not indented
 
 
