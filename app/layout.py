@@ -34,8 +34,10 @@ BESIDE = 0.5  # the share of lines with a partner at the same height that makes 
 WRAPPED_WIDTH = 10.0  # a column of wrapped text is at least this many line heights wide
 FULL = 0.7  # ... and WRAPPED_SHARE of its lines fill at least this share of its width
 WRAPPED_SHARE = 0.6
-PITCH = 1.7  # the widest baseline-to-baseline distance inside a paragraph, in line heights
+SPACING = 1.25  # the widest step from row to row in a paragraph, in the group's usual step
+PITCH = 1.7  # ... and in line heights for a group of two rows (no usual step to go by)
 HEIGHT_RATIO = 1.3  # a line this much taller or shorter than its paragraph starts a new one
+AHEAD = 3  # lines whose median height is what follows a paragraph
 INDENT = 0.5  # a first-line indent (line heights) after a short line starts a new paragraph
 SHORT = 0.15  # a line ending this share of its paragraph's width before its right edge is short
 MAX_DEPTH = 50  # row cuts one at a time this deep, then all at once
@@ -324,28 +326,43 @@ class _Paragraph:
 
 def _paragraphs(g: _Geometry, group: list[int]) -> list[list[int]]:
     """Split a group (read in order) where a line does not continue the paragraph above it:
-    on the same row, or the next row down at most PITCH line heights lower, overlapping the
-    paragraph's width, of about its height, and not a first-line indent after a short line."""
+    on the same row, or the next row down no further than a paragraph's line spacing,
+    overlapping the paragraph's width, of about its height, and not a first-line indent
+    after a short line."""
+    spacing = _line_spacing(g, group)
     paragraphs: list[_Paragraph] = []
-    for i in group:
-        if paragraphs and _continues(g, paragraphs[-1], i):
+    for k, i in enumerate(group):
+        ahead = float(np.median(g.h[group[k : k + AHEAD]]))
+        if paragraphs and _continues(g, paragraphs[-1], i, spacing, ahead):
             paragraphs[-1].add(g, i)
         else:
             paragraphs.append(_Paragraph([i], float(g.x0[i]), float(g.x1[i]), [float(g.h[i])]))
     return [paragraph.members for paragraph in paragraphs]
 
 
-def _continues(g: _Geometry, paragraph: _Paragraph, i: int) -> bool:
+def _line_spacing(g: _Geometry, group: list[int]) -> float:
+    """The group's usual distance from one row to the next (0 for a single row): text set
+    with wide leading (a screenshot's 1.8 line heights) is one paragraph, not one per line."""
+    steps = np.diff(g.cy[group])
+    steps = steps[steps >= SAME_ROW * g.unit]
+    return float(np.median(steps)) if len(steps) else 0.0
+
+
+def _continues(g: _Geometry, paragraph: _Paragraph, i: int, spacing: float, ahead: float) -> bool:
+    """`ahead`: the median height of this line and the next ones. One line's box height says
+    little (Tesseract's vary with the glyphs, up to 2x on CJK and digits), so a change of size
+    is a taller line than the paragraph's, or a paragraph taller than the lines that follow."""
     last = paragraph.members[-1]
     if abs(g.cy[i] - g.cy[last]) < SAME_ROW * min(g.h[i], g.h[last]):
         return True
     pitch = g.cy[i] - g.cy[last]
+    widest_pitch = SPACING * spacing if spacing else PITCH * (g.h[i] + g.h[last]) / 2
     right = max(paragraph.right, g.x1[i])
     overlaps = g.x0[i] < paragraph.right and g.x1[i] > paragraph.left
-    similar = 1 / HEIGHT_RATIO <= g.h[i] / paragraph.height <= HEIGHT_RATIO
+    similar = g.h[i] <= HEIGHT_RATIO * paragraph.height and paragraph.height <= HEIGHT_RATIO * ahead
     short = g.x1[last] <= right - SHORT * (right - min(paragraph.left, g.x0[i]))
     indented = g.x0[i] >= g.x0[last] + INDENT * paragraph.height and short
-    return 0 < pitch <= PITCH * (g.h[i] + g.h[last]) / 2 and overlaps and similar and not indented
+    return 0 < pitch <= widest_pitch and overlaps and similar and not indented
 
 
 def _block(g: _Geometry, positions: list[int], members: list[int]) -> Block:
