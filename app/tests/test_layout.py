@@ -157,6 +157,42 @@ def test_text_joins_lines_and_can_mark_blocks():
     assert arrange([]) == Layout([], [])
 
 
+def test_a_table_above_two_columns_keeps_each_in_its_order():
+    """A table's rows, then the columns of text under it: cutting every row of the table at
+    once must not cut the columns below into rows too (a paper page, ppstructure_table_1)."""
+    lines = [line(f"t{r}.{c}", 100 + c * 250, 100 + r * 36, 120) for r in range(4) for c in range(4)]
+    lines += [
+        line(f"{side}{n}", x, 300 + n * 40 + shift, 700)
+        for side, x, shift in (("L", 100, 0), ("R", 880, 17))
+        for n in range(5)
+    ]
+    layout = arrange(engine_order(lines))
+    table = [f"t{r}.{c}" for r in range(4) for c in range(4)]
+    assert names(layout) == [*table, *(f"L{n}" for n in range(5)), *(f"R{n}" for n in range(5))]
+    assert [block.kind for block in layout.blocks] == ["table", "text", "text"]
+
+
+def test_lines_turned_more_than_the_page_keep_their_order():
+    """A two-page spread scanned with its right page turned 2.6 degrees and the left upright:
+    a paragraph's short last line stays before the long first line of the next, though that
+    long line's middle rises above it."""
+    left = [line(f"l{n}", 100, 100 + n * 44, 1450) for n in range(30)]
+    turn = math.radians(-2.6)
+    right = []
+    for n, width in enumerate((1500, 1500, 520, 1500, 1500)):
+        x, y = 1850.0, 150 + n * 44
+        dx, dy = math.cos(turn), math.sin(turn)
+        box = [
+            [x, y],
+            [x + width * dx, y + width * dy],
+            [x + width * dx - H * dy, y + width * dy + H * dx],
+            [x - H * dy, y + H * dx],
+        ]
+        right.append(Line(f"r{n}", box, 0.9))
+    layout = arrange(left + right)
+    assert names(layout) == [line.text for line in left + right]
+
+
 def test_a_500_line_page_takes_milliseconds():
     lines = [line("heading", 100, 20, 1800, 40)]
     lines += [
@@ -166,15 +202,16 @@ def test_a_500_line_page_takes_milliseconds():
     ]
     lines = engine_order(lines)
     arrange(lines)
-    best = min(_seconds(lambda: arrange(lines)) for _ in range(3))
-    assert best < 0.05  # ~10 ms on the 2-core dev machine; quadratic versions took 30-100 ms
+    best = min(_cpu_seconds(lambda: arrange(lines)) for _ in range(3))
+    assert best < 0.02  # ~6 ms of CPU on the 2-core dev machine; quadratic versions took 30-100 ms
     assert names(arrange(lines))[1:251] == [f"0{k}" for k in range(250)]
 
 
-def _seconds(call) -> float:
-    started = time.perf_counter()
+def _cpu_seconds(call) -> float:
+    """CPU time, not wall time: the cores are shared, a busy neighbour must not fail this."""
+    started = time.process_time()
     call()
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 LINN = "files/ocrmypdf/linn.png"  # a two-column brochure page
