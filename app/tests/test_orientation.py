@@ -38,6 +38,12 @@ def corpus_files() -> list[str]:
     return [entry["file"] for entry in json.loads(manifest.read_text())]
 
 
+def tesseract_lang(file: str) -> str | None:
+    """The manifest's language as Tesseract names it (a pack not installed is not read)."""
+    lang = corpus.entry(file)["lang"]
+    return {"mixed": "chi_sim+eng", "none": None}.get(lang, lang)
+
+
 def pages_of(file: str) -> list[Image.Image]:
     """The file as the service reads it: a decoded image, or each rendered PDF page."""
     data = corpus.data(file)
@@ -73,8 +79,9 @@ def test_turned_corpus_pages_get_their_exact_rotation(file):
 @pytest.mark.parametrize("file", [f for f in corpus_files() if f not in TURNED])
 def test_no_upright_corpus_page_is_turned(file):
     """A false turn reads worse than none: every other image and page of the corpus (photos,
-    crops, captchas, barcodes, tables; the EXIF-turned JPEGs once decoded) keeps rotation 0."""
-    found = [orientation.detect(image) for image in pages_of(file)]
+    crops, captchas, barcodes, tables; the EXIF-turned JPEGs once decoded) keeps rotation 0,
+    the small ones OSD sees too little in also when read both ways in their language."""
+    found = [orientation.detect(image, tesseract_lang(file)) for image in pages_of(file)]
     assert [o.rotation for o in found] == [0] * len(found), found
 
 
@@ -150,3 +157,29 @@ def test_without_the_osd_pack_pages_keep_their_turn_and_are_still_deskewed(page,
     found = orientation.detect(turned(tilted(page, 2.0), 180))
     assert (found.rotation, found.script, found.confidence) == (0, None, 0.0)
     assert abs(found.skew - 2.0) <= 0.5  # a half turn leaves the lines' slope as it was
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "files/ocrmypdf/crom.png",
+        "files/pytesseract/test_la.png",
+        "files/tesseractjs/escape_chars.png",
+        "files/cnocr/hybrid.png",
+        "files/paddleocr/imgs_words_en_word_308.png",
+        "files/tesseractjs/chinese.png",
+    ],
+)
+def test_a_corpus_line_turned_over_is_turned_back(file):
+    """Too little for OSD: the line reads far better one way up than the other."""
+    (image,) = pages_of(file)
+    found = orientation.detect(turned(image, 180), tesseract_lang(file))
+    assert (found.rotation, found.script) == (180, None)
+    assert found.confidence >= orientation.LINE_MARGIN
+
+
+def test_a_line_drawn_upside_down_is_read_both_ways_only_with_a_language():
+    line = turned(render(["shipping account balance receipt"], size=30), 180)
+    assert orientation.detect(line, "eng").rotation == 180
+    assert orientation.detect(line).rotation == 0  # no language: OSD alone, which saw too little
+    assert orientation.detect(line, "xyz").rotation == 0  # no such pack
