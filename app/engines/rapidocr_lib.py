@@ -75,3 +75,34 @@ def sessions(model: Any) -> list[Any]:
     recognizer): sessions on onnxruntime, infer requests on OpenVINO."""
     stages = (model.text_det, model.text_cls, model.text_rec)
     return [stage.session.session for stage in stages if stage is not None]
+
+
+def detect(model: Any, image: Any) -> Any:
+    """Detection alone on a BGR array (`model.text_det`, loaded by load_stages): text boxes,
+    shape (N, 4, 2) float32, corners clockwise from top-left in the array's pixels."""
+    import numpy as np
+
+    boxes = model.text_det(image).boxes
+    return np.zeros((0, 4, 2), np.float32) if boxes is None else np.asarray(boxes, np.float32)
+
+
+def read_boxes(model: Any, image: Any, boxes: Any, rotate: bool) -> list[tuple[str, float]]:
+    """(text, score) of each box of a BGR array, the way RapidOCR.__call__ reads its detections
+    (crop_text_regions, cls_and_rotate when `rotate`, recognize_txt), but on boxes found by us."""
+    crops = model.crop_text_regions(image, boxes)
+    if rotate:
+        crops, _ = model.cls_and_rotate(crops)
+    result = model.recognize_txt(crops)
+    return list(zip(result.txts, result.scores, strict=True))
+
+
+def sort_boxes(boxes: Any) -> Any:
+    """RapidOCR's reading order for boxes: top to bottom, left to right within a row."""
+    from rapidocr.ch_ppocr_det import TextDetector
+
+    return TextDetector.sorted_boxes(boxes)
+
+
+def text_score(model: Any) -> float:
+    """The recognizer score below which RapidOCR drops a line (Global.text_score)."""
+    return float(model.text_score)
