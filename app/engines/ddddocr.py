@@ -91,7 +91,7 @@ class DdddOcrEngine(PythonPackageEngine):
         extra: dict = {}
         if options.task == "math":
             # Unreadable: the error quotes what the model read without the grammar.
-            text = captcha_math.read_expression(probabilities, output["charset"]) or output["text"]
+            text = captcha_math.read_captcha(probabilities, output["charset"], image) or output["text"]
             extra["result"] = captcha_math.solve(text)
             confidence = None  # the model's confidence is for its own reading, not this one
         elif columns is not None:

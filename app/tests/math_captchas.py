@@ -25,7 +25,7 @@ CHINESE = "加减乘除"
 MEANING = {**dict.fromkeys("+加", "+"), **dict.fromkeys("-减", "-"), **dict.fromkeys("×x*乘", "×")}
 TAILS = ("=?", "=", "")
 TUNING = range(200)
-TESTING = range(1000, 1040)
+TESTING = range(1000, 1060)
 
 
 @dataclass(frozen=True)
