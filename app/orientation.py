@@ -12,14 +12,19 @@ give tall narrow peaks), searched within ±MAX_SKEW on a downscale of the turned
 only when the sharpness falls steeply a degree either side (SKEW_PEAK): a page of lines has one
 narrow peak, while a word, a single line, a photo or a barcode gives a broad one whose top is a
 guess, and such an image is not turned by a guessed angle.
+
+Engines read the page upright; their boxes are mapped back (to_source) into the pixels of the
+image as sent, by inverting exactly what `upright` did.
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from app.engines import tesseract_lib
+from app.engines.base import Line, Point
 from app.errors import EngineFailed, EngineTimeout
 
 MIN_CONFIDENCE = 5.0  # OSD's margin needed to turn a page (wrong answers: at most 2.33)
@@ -58,6 +63,9 @@ class Orientation:
         return self.rotation == 0 and self.skew == 0.0
 
 
+UPRIGHT = Orientation(0, 0.0, None, 0.0)  # a page read as it came
+
+
 # OSD and the languages lines are read in, each kept loaded (osd costs ~12 MB).
 _readers = tesseract_lib.Readers()
 
@@ -93,6 +101,61 @@ def upright(image: Image.Image, orientation: Orientation) -> Image.Image:
 def turn(image: Image.Image, rotation: int) -> Image.Image:
     """The image turned `rotation` degrees clockwise (a lossless transpose)."""
     return image.transpose(TURNS[rotation]) if rotation else image
+
+
+def to_source(box: list[Point], orientation: Orientation, size: tuple[int, int]) -> list[Point]:
+    """A box found in `upright(image, orientation)`, in the pixels of `image` (`size`: its width,
+    height). Corners keep their order, so the box still starts at the text's top-left as read
+    (after a half turn, near the source's bottom-right). Rounded to 0.1 px."""
+    turned_size = size if orientation.rotation in (0, 180) else (size[1], size[0])
+    unlevel = _unlevel(orientation.skew, turned_size)
+    return [
+        [round(v, 1) + 0.0 for v in _unturn(*unlevel(x, y), orientation.rotation, size)]  # no -0.0
+        for x, y in box
+    ]
+
+
+def lines_to_source(lines: list[Line], orientation: Orientation, size: tuple[int, int]) -> list[Line]:
+    """Lines read from the upright page with their boxes in the source image's pixels; the
+    same objects when the page was read as it came."""
+    if orientation.is_upright:
+        return lines
+    return [replace(line, box=to_source(line.box, orientation, size)) for line in lines]
+
+
+def _unlevel(skew: float, size: tuple[int, int]):
+    """A point of `turned.rotate(-skew, expand=True)` (what `upright` does to a turned image of
+    `size`) back in `turned`: PIL's own inverse matrix, built as PIL builds it (about the
+    input's centre; the canvas grown to the rotated corners' whole-pixel bounds, centred on the
+    turned image) so the canvas size and offset match to the last bit."""
+    if not skew:
+        return lambda x, y: (x, y)
+    theta = -math.radians(-skew % 360.0)
+    cos, sin = round(math.cos(theta), 15), round(math.sin(theta), 15)
+    w, h = size
+    a, b, d, e = cos, sin, -sin, cos
+    c = a * (-w / 2) + b * (-h / 2) + w / 2
+    f = d * (-w / 2) + e * (-h / 2) + h / 2
+    xs, ys = zip(
+        *[(a * x + b * y + c, d * x + e * y + f) for x, y in ((0, 0), (w, 0), (w, h), (0, h))], strict=True
+    )
+    grown_w = math.ceil(max(xs)) - math.floor(min(xs))
+    grown_h = math.ceil(max(ys)) - math.floor(min(ys))
+    ox, oy = -(grown_w - w) / 2.0, -(grown_h - h) / 2.0  # the expanded canvas's offset
+    c, f = a * ox + b * oy + c, d * ox + e * oy + f
+    return lambda x, y: (a * x + b * y + c, d * x + e * y + f)
+
+
+def _unturn(x: float, y: float, rotation: int, size: tuple[int, int]) -> tuple[float, float]:
+    """A point of `turn(image, rotation)` back in `image` of `size` (pixel edges, not centres)."""
+    w, h = size
+    if rotation == 90:  # turned clockwise: the source's left edge became the top
+        return y, h - x
+    if rotation == 180:
+        return w - x, h - y
+    if rotation == 270:
+        return w - y, x
+    return x, y
 
 
 def measure_skew(image: Image.Image) -> float:

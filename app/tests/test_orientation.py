@@ -3,10 +3,13 @@ real Tesseract OSD; and no upright page of the shared corpus is ever turned."""
 
 import json
 
+import cv2
+import numpy as np
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageDraw
 
 from app import images, orientation, pdf
+from app.engines.base import Line, full_box
 from app.errors import InvalidInput
 from app.orientation import Orientation
 from app.tests import corpus
@@ -183,3 +186,96 @@ def test_a_line_drawn_upside_down_is_read_both_ways_only_with_a_language():
     assert orientation.detect(line, "eng").rotation == 180
     assert orientation.detect(line).rotation == 0  # no language: OSD alone, which saw too little
     assert orientation.detect(line, "xyz").rotation == 0  # no such pack
+
+
+# Boxes read upright, mapped back into the image as sent (to_source). Black rectangles at known
+# places (pixel edges x0, y0, x1, y1) on a page of odd size, so half pixels of the centre count.
+SOURCE_SIZE = (411, 287)
+RECTANGLES = [(40, 30, 131, 75), (250, 60, 370, 101), (90, 180, 200, 251)]
+TURNS_AND_SKEWS = [(r, s) for r in (0, 90, 180, 270) for s in (0.0, 3.5, -7.2)]
+
+
+def corners_of(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def rectangles_page() -> Image.Image:
+    page = Image.new("RGB", SOURCE_SIZE, "white")
+    draw = ImageDraw.Draw(page)
+    for x0, y0, x1, y1 in RECTANGLES:
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill="black")  # PIL's rectangle holds x1, y1
+    return page
+
+
+def inked_rectangles(image: Image.Image) -> list[np.ndarray]:
+    """The corners (clockwise from top-left) of each tilted rectangle in `image`, found from the
+    ink alone: its darkness-weighted centroid and second moments give its centre, axes and
+    sides (a solid a-wide side has variance a²/12), to a fraction of a pixel."""
+    grey = np.asarray(image.convert("L"))
+    count, labels = cv2.connectedComponents((grey < 250).astype(np.uint8))
+    found = []
+    for label in range(1, count):
+        ys, xs = np.nonzero(labels == label)
+        weight = (255.0 - grey[ys, xs]) / 255.0
+        points = np.stack([xs + 0.5, ys + 0.5], axis=1)  # pixel centres
+        centre = np.average(points, axis=0, weights=weight)
+        variances, axes = np.linalg.eigh(np.cov((points - centre).T, aweights=weight))
+        half = np.sqrt(3 * variances)
+        corners = np.array(
+            [
+                centre + i * half[0] * axes[:, 0] + j * half[1] * axes[:, 1]
+                for i, j in ((-1, -1), (-1, 1), (1, 1), (1, -1))
+            ]
+        )
+        corners = corners[np.argsort(np.arctan2(*(corners - centre)[:, ::-1].T))]  # clockwise (y down)
+        found.append(np.roll(corners, -int(np.argmin(corners.sum(axis=1))), axis=0))
+    return found
+
+
+@pytest.mark.parametrize(("rotation", "skew"), TURNS_AND_SKEWS)
+def test_boxes_found_upright_map_back_onto_the_source_rectangles(rotation, skew):
+    """Each rectangle's corners as seen on the upright page land within 0.3 px of where they are
+    drawn, in the order read: after a quarter turn clockwise the upright top-left is the source's
+    bottom-left, after a half turn its bottom-right."""
+    turned = Orientation(rotation, skew, None, 10.0)
+    found = inked_rectangles(orientation.upright(rectangles_page(), turned))
+    assert len(found) == len(RECTANGLES)
+    for found_box in found:
+        box = np.array(orientation.to_source(found_box.tolist(), turned, SOURCE_SIZE))
+        rectangle = min(
+            RECTANGLES, key=lambda r: np.linalg.norm(box.mean(axis=0) - np.reshape(r, (2, 2)).mean(axis=0))
+        )
+        expected = np.roll(corners_of(*rectangle), rotation // 90, axis=0)
+        assert np.abs(box - expected).max() <= 0.3, (box, expected)  # measured: under 0.05
+        assert np.array_equal(box, np.round(box, 1))
+
+
+@pytest.mark.parametrize("size", [SOURCE_SIZE, (64, 31), (500, 333)])
+@pytest.mark.parametrize(("rotation", "skew"), TURNS_AND_SKEWS)
+def test_the_upright_canvas_maps_back_around_the_source(size, rotation, skew):
+    """The expanded canvas, mapped back, is a rectangle of its own size centred on the source
+    (PIL centres the grown canvas on the page) whose edges pass through the source's corners
+    (the canvas is the rotated page's bounds, grown to whole pixels: under a pixel each side)."""
+    turned = Orientation(rotation, skew, None, 10.0)
+    width, height = orientation.upright(Image.new("RGB", size, "white"), turned).size
+    canvas = np.array(orientation.to_source(full_box(width, height), turned, size))
+    sides = np.linalg.norm(canvas - np.roll(canvas, -1, axis=0), axis=1)
+    assert np.abs(sides - [width, height, width, height]).max() <= 0.15
+    assert np.abs(canvas.mean(axis=0) - np.array(size) / 2).max() <= 0.1
+    inward = [
+        (b - a)[::-1] * [-1, 1] / np.linalg.norm(b - a)
+        for a, b in zip(canvas, np.roll(canvas, -1, axis=0), strict=True)
+    ]
+    for corner in corners_of(0, 0, *size):
+        inside = [float(np.dot(corner - a, normal)) for a, normal in zip(canvas, inward, strict=True)]
+        assert -0.1 <= min(inside) <= 1.5, (corner, inside)
+    if not skew:
+        assert canvas.tolist() == np.roll(corners_of(0, 0, *size), rotation // 90, axis=0).tolist()
+
+
+def test_lines_keep_their_text_and_order_with_boxes_in_the_source():
+    lines = [Line("total", [[10.0, 20.0], [60.0, 20.0], [60.0, 40.0], [10.0, 40.0]], 0.9, page=2)]
+    turned = Orientation(180, 0.0, None, 10.0)
+    (back,) = orientation.lines_to_source(lines, turned, (100, 50))
+    assert back == Line("total", [[90.0, 30.0], [40.0, 30.0], [40.0, 10.0], [90.0, 10.0]], 0.9, page=2)
+    assert orientation.lines_to_source(lines, orientation.UPRIGHT, (100, 50)) is lines
