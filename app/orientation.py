@@ -18,6 +18,7 @@ image as sent, by inverting exactly what `upright` did.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -123,7 +124,7 @@ def lines_to_source(lines: list[Line], orientation: Orientation, size: tuple[int
     return [replace(line, box=to_source(line.box, orientation, size)) for line in lines]
 
 
-def _unlevel(skew: float, size: tuple[int, int]):
+def _unlevel(skew: float, size: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:
     """A point of `turned.rotate(-skew, expand=True)` (what `upright` does to a turned image of
     `size`) back in `turned`: PIL's own inverse matrix, built as PIL builds it (about the
     input's centre; the canvas grown to the rotated corners' whole-pixel bounds, centred on the
