@@ -230,13 +230,16 @@ def _spans(length: int) -> list[tuple[int, int]]:
 def _merge(boxes: list[np.ndarray], tiles: list[tuple[int, int, int, int]]) -> np.ndarray:
     """The tiles' boxes (`tiles`: each box's tile), the same line seen by two tiles (whole in
     both, or cut by an edge) made one box: boxes of different tiles that meet along the
-    line's direction and share at least half their height across it."""
+    line's direction and share at least half their height across it. First the pieces of a
+    line cut by an edge that another tile saw whole go."""
     if not boxes:
         return np.zeros((0, 4, 2), np.float32)
-    parent = list(range(len(boxes)))
     low = np.array([box.min(axis=0) for box in boxes])
     high = np.array([box.max(axis=0) for box in boxes])
-    rects = np.array(sorted(set(tiles)), np.float32)  # only boxes reaching into another tile can meet
+    kept = np.nonzero(~_cut_and_seen_whole(low, high, np.array(tiles, np.float32)))[0]
+    boxes, tiles, low, high = [boxes[i] for i in kept], [tiles[i] for i in kept], low[kept], high[kept]
+    parent = list(range(len(boxes)))
+    rects = np.unique(np.array(tiles, np.float32), axis=0)  # only boxes reaching into another tile meet
     reach = (low[:, None] <= rects[None, :, 2:]) & (rects[None, :, :2] <= high[:, None])
     seam = np.nonzero(np.all(reach, axis=2).sum(axis=1) > 1)[0]
 
@@ -256,6 +259,20 @@ def _merge(boxes: list[np.ndarray], tiles: list[tuple[int, int, int, int]]) -> n
     for i, box in enumerate(boxes):
         groups.setdefault(root(i), []).append(box)
     return np.array([_enclose(group) for group in groups.values()], np.float32)
+
+
+def _cut_and_seen_whole(low: np.ndarray, high: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Which boxes (corners `low`, `high`, tile `tiles`) their tile's edge cuts and another tile
+    holds clear of its edges: pieces of what that tile saw whole (the invoice's close-set fine
+    print, cut by an edge, was one piece over two lines, and merging it joined them)."""
+    rects = np.unique(tiles, axis=0)
+    size = rects[:, 2:].max(axis=0)
+    near = 2  # pixels from an edge shared with another tile: cut by it
+    inner_low = np.where(rects[:, :2] > 0, rects[:, :2] + near, -np.inf)
+    inner_high = np.where(rects[:, 2:] < size, rects[:, 2:] - near, np.inf)
+    whole = np.all((inner_low[None] < low[:, None]) & (high[:, None] < inner_high[None]), axis=2)
+    own = np.all(rects[None] == tiles[:, None], axis=2)
+    return ~np.any(whole & own, axis=1) & np.any(whole & ~own, axis=1)
 
 
 def _frame(box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
