@@ -132,3 +132,22 @@ def _flatten(img: Image.Image) -> Image.Image:
     ink = weighted / drawn if drawn else 0.0
     paper = (0, 0, 0, 255) if ink > 127.5 else (255, 255, 255, 255)
     return Image.alpha_composite(Image.new("RGBA", img.size, paper), img).convert("RGB")
+
+
+# A page of paper, as `auto` tells it from a photo or a screenshot (registry.by_content): a scan
+# or a drawn PDF page is large (a letter page at 200 dpi is 3.7 megapixels), nearly colourless and
+# mostly white. On the shared corpus every document scan and PDF page passes, and no photo,
+# screenshot, card, crop or table image (the closest: a 1.8-megapixel photo, 38 % white).
+PAPER_PIXELS = 2_500_000
+PAPER_MAX_COLOUR = 12.0  # mean of max(R, G, B) - min(R, G, B) over a thumbnail
+PAPER_MIN_WHITE = 0.6  # the share of a thumbnail's pixels lighter than 200
+
+
+def looks_like_paper(image: Image.Image) -> bool:
+    if image.width * image.height < PAPER_PIXELS:
+        return False
+    thumbnail = image.reduce(max(1, max(image.size) // 400))  # box averages: no copy of the page
+    pixels = np.asarray(thumbnail.convert("RGB"), dtype=np.int16)
+    colour = float((pixels.max(axis=2) - pixels.min(axis=2)).mean())
+    white = float((np.asarray(thumbnail.convert("L")) > 200).mean())
+    return colour <= PAPER_MAX_COLOUR and white >= PAPER_MIN_WHITE

@@ -58,6 +58,7 @@ class Orientation:
     # many points its mean word confidence at `rotation` beats the other (negative: it lost, by
     # less than LINE_MARGIN); 0.0 when neither looked.
     confidence: float
+    script_confidence: float = 0.0  # OSD's for `script` (see registry.by_content)
 
     @property
     def is_upright(self) -> bool:
@@ -77,15 +78,16 @@ def detect(image: Image.Image, lang: str | None = None) -> Orientation:
     too little in (a line, a word) is read upright and upside down, and turned when upside
     down reads far better (LINE_MARGIN); sideways lines are not looked for."""
     found = _osd(image)
-    rotation, script, confidence = 0, None, 0.0
+    rotation, script, confidence, script_confidence = 0, None, 0.0, 0.0
     if found is not None:
         script, confidence = found["script_name"], round(float(found["orient_conf"]), 2)
+        script_confidence = round(float(found["script_conf"]), 2)
         if confidence >= MIN_CONFIDENCE:
             rotation = (360 - int(found["orient_deg"])) % 360
     elif lang and image.width * image.height <= LINE_MAX_PIXELS:
         rotation, confidence = _line_turn(image, lang)
     skew = measure_skew(turn(_downscale(image, SKEW_SIDE), rotation))
-    return Orientation(rotation, skew, script, confidence)
+    return Orientation(rotation, skew, script, confidence, script_confidence)
 
 
 def upright(image: Image.Image, orientation: Orientation) -> Image.Image:

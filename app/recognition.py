@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from app import images, memory, pdf
+from app import images, layout, memory, orientation, pdf
+from app.engines import registry
 from app.engines.base import Engine, Options, Picture, Result
 from app.errors import InvalidInput
 
@@ -37,43 +38,141 @@ def load(data: bytes) -> Source:
         return Source(data, ".pdf", width, height, None, pages=len(document))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What was read, and by which engine with which options: `auto` by content may have
+    chosen another engine or language than the request's (registry.by_content)."""
+
+    result: Result
+    engine: Engine
+    options: Options
+
+
 def run(
-    engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None = None
-) -> Result:
-    """Read the source; `on_page(done, total)` is told after each PDF page (job progress)."""
+    engine: Engine,
+    options: Options,
+    source: Source,
+    on_page: Callable[[int, int], None] | None = None,
+    route: bool = False,
+) -> Reading:
+    """Read the source; `on_page(done, total)` is told after each PDF page (job progress).
+    With `route`, the first image read (the image, or the first PDF page drawn) chooses the
+    engine and language by what it shows, for the whole source."""
     with memory.reading():
-        return _read(engine, options, source, on_page)
+        return _read(engine, options, source, on_page, route)
 
 
 def _read(
-    engine: Engine, options: Options, source: Source, on_page: Callable[[int, int], None] | None
-) -> Result:
+    engine: Engine,
+    options: Options,
+    source: Source,
+    on_page: Callable[[int, int], None] | None,
+    route: bool,
+) -> Reading:
     if source.image is not None:
-        return engine.recognize(Picture(source.image), options)
+        return _read_image(engine, options, source.image, route)
     if options.outputs:
         raise InvalidInput(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
         )
-    lines, pages = [], []
+    lines, pages, blocks = [], [], []
     # A captcha task reads what is drawn; a document page may bring its own text.
     text_source = options.pdf_text if options.task == "document" else "ocr"
     with pdf.opened(source.data) as document:
         for number, page in enumerate(pdf.read(document, text_source), start=1):
+            about = {"page": number, "width": page.width, "height": page.height}
             if page.lines is None:
-                result = engine.recognize(Picture(page.image), options)
+                reading = _read_image(engine, options, page.image, route)
+                engine, options, route = reading.engine, reading.options, False
+                result = reading.result
+                about.update(rotation=result.extra["rotation"], skew=result.extra["skew"])
             else:
-                result = Result(lines=page.lines, text="\n".join(line.text for line in page.lines))
+                result = _arranged(Result(lines=page.lines, text=""), keep_order=True)
+            blocks += [
+                {**block, "page": number, "lines": [i + len(lines) for i in block["lines"]]}
+                for block in result.extra.get("blocks", [])
+            ]
             lines += [replace(line, page=number) for line in result.lines]
-            pages.append(
-                {
-                    "page": number,
-                    "width": page.width,
-                    "height": page.height,
-                    "text": result.text,
-                    "text_source": page.source,
-                }
-            )
+            pages.append({**about, "text": result.text, "text_source": page.source})
             if on_page:
                 on_page(number, source.pages)
     text = PAGE_SEPARATOR.join(page["text"] for page in pages)
-    return Result(lines=lines, text=text, extra={"pages": pages})
+    return Reading(Result(lines=lines, text=text, extra={"pages": pages, "blocks": blocks}), engine, options)
+
+
+# Pages this large (a letter page drawn at 200 dpi is 3.7 megapixels) are looked at for their
+# orientation and skew before they are read; smaller images only when they read badly.
+PAGE_PIXELS = 2_000_000
+# A reading this poor (characters' mean confidence) of a small image may be of text upside down.
+POOR_SCORE = 0.75
+
+
+def _read_image(engine: Engine, options: Options, image: Image.Image, route: bool) -> Reading:
+    """One image read upright, its lines in reading order (document task), boxes in the
+    pixels of the image as sent."""
+    if options.task != "document":
+        return Reading(engine.recognize(Picture(image), options), engine, options)
+    turned = orientation.detect(image) if route or image.width * image.height >= PAGE_PIXELS else None
+    if route:
+        engine, options = registry.by_content(
+            options,
+            paper=images.looks_like_paper(image),
+            script=turned.script,
+            script_confidence=turned.script_confidence,
+        )
+    found = turned or orientation.UPRIGHT
+    result = _recognize(engine, options, image, found)
+    small = image.width * image.height < PAGE_PIXELS
+    if small and found.is_upright and _score(result) < POOR_SCORE:
+        # A small image read badly: OSD, or the line read both ways up in its languages.
+        again = orientation.detect(image, lang=options.lang)
+        if not again.is_upright:
+            other = _recognize(engine, options, image, again)
+            if _score(other) > _score(result):
+                result, found = other, again
+    arranged = _arranged(result)  # in the upright page, where reading order means something
+    blocks = [
+        {**block, "box": orientation.to_source(block["box"], found, image.size)}
+        for block in arranged.extra["blocks"]
+    ]
+    extra = {**arranged.extra, "blocks": blocks, "rotation": found.rotation, "skew": found.skew}
+    lines = orientation.lines_to_source(arranged.lines, found, image.size)
+    return Reading(replace(arranged, lines=lines, extra=extra), engine, options)
+
+
+def _recognize(
+    engine: Engine, options: Options, image: Image.Image, found: orientation.Orientation
+) -> Result:
+    """The image read as `found` turns it: lines in the upright image's pixels."""
+    upright = image if found.is_upright else orientation.upright(image, found)
+    return engine.recognize(Picture(upright), options)
+
+
+def _score(result: Result) -> float:
+    """The characters' mean confidence; 1 when nothing was read (nothing to read better)."""
+    scored = [(len(line.text), line.score) for line in result.lines if line.score is not None]
+    total = sum(length for length, _ in scored)
+    return sum(length * score for length, score in scored) / total if total else 1.0
+
+
+def _arranged(result: Result, keep_order: bool = False) -> Result:
+    """The lines in reading order, grouped into blocks (app/layout.py). With `keep_order` (a PDF's
+    own text: its content order is its author's), the lines stay as they are and only the blocks
+    are found."""
+    arranged = layout.arrange(result.lines)
+    lines = arranged.lines
+    if keep_order:
+        position = {id(line): i for i, line in enumerate(result.lines)}
+        lines = result.lines
+        blocks = [
+            {
+                "box": block.box,
+                "lines": sorted(position[id(arranged.lines[i])] for i in block.lines),
+                "kind": block.kind,
+            }
+            for block in arranged.blocks
+        ]
+    else:
+        blocks = [{"box": block.box, "lines": block.lines, "kind": block.kind} for block in arranged.blocks]
+    text = "\n".join(line.text for line in lines)
+    return replace(result, lines=lines, text=text, extra={**result.extra, "blocks": blocks})

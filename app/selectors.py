@@ -118,6 +118,7 @@ def option_values(options: Options) -> dict[str, Any]:
         "charset": options.charset,
         "outputs": list(options.outputs),
         "pdf_text": options.pdf_text,
+        "routed": options.routed,
     }
 
 
@@ -127,17 +128,18 @@ def earlier_result(
     """The owner's latest record of these bytes read the same way, if it has not failed.
 
     Looked up by (owner, sha256), its own index: this runs before every upload, and the
-    owner may have a hundred thousand records.
+    owner may have a hundred thousand records. When `auto` chooses by content
+    (options.routed), the engine and language are its choice for these bytes, whichever they were.
     """
+    chosen = {} if options.routed else {"engine": engine, "lang": options.lang}
     return (
         OcrRecord.objects.filter(
             owner=owner,
             sha256=sha256,
-            engine=engine,
-            lang=options.lang,
             task=options.task,
             options=option_values(options),
             status__in=[OcrRecord.Status.QUEUED, OcrRecord.Status.RUNNING, OcrRecord.Status.DONE],
+            **chosen,
         )
         .order_by("-id")
         .first()

@@ -367,6 +367,24 @@ class PageSerializer(serializers.Serializer):
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     text = serializers.CharField()
+    text_source = serializers.ChoiceField(
+        choices=["layer", "ocr"], help_text="layer: read from the page's own text; ocr: drawn and recognized."
+    )
+    rotation = serializers.IntegerField(
+        required=False, help_text="ocr pages: degrees clockwise the page was turned to be read upright."
+    )
+    skew = serializers.FloatField(
+        required=False, help_text="ocr pages: degrees it was levelled by after that."
+    )
+
+
+class BlockSerializer(serializers.Serializer):
+    """A block of lines (a paragraph, or a table's rows) in reading order."""
+
+    box = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    lines = serializers.ListField(child=serializers.IntegerField(), help_text="indexes into `lines`")
+    kind = serializers.ChoiceField(choices=["text", "table"])
+    page = serializers.IntegerField(required=False, help_text="PDFs: the page it is on")
 
 
 class FieldsBuiltOnce:
@@ -390,6 +408,9 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     result = serializers.SerializerMethodField()
     boxes = serializers.SerializerMethodField()
     pages = serializers.SerializerMethodField()
+    blocks = serializers.SerializerMethodField()
+    rotation = serializers.SerializerMethodField()
+    skew = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     cached = serializers.SerializerMethodField()
@@ -412,6 +433,9 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "result",
             "boxes",
             "pages",
+            "blocks",
+            "rotation",
+            "skew",
             "error",
             "width",
             "height",
@@ -441,6 +465,26 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     @extend_schema_field(PageSerializer(many=True, allow_null=True))
     def get_pages(self, record: OcrRecord) -> list[dict] | None:
         return record.extra.get("pages")
+
+    @extend_schema_field(BlockSerializer(many=True, allow_null=True))
+    def get_blocks(self, record: OcrRecord) -> list[dict] | None:
+        return record.extra.get("blocks")
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True,
+            help_text="Degrees clockwise the image was turned to be read upright (0, 90, 180, 270); "
+            "boxes are in the pixels of the image as sent. PDFs: per page.",
+        )
+    )
+    def get_rotation(self, record: OcrRecord) -> int | None:
+        return record.extra.get("rotation")
+
+    @extend_schema_field(
+        serializers.FloatField(allow_null=True, help_text="Degrees the image was levelled by after that.")
+    )
+    def get_skew(self, record: OcrRecord) -> float | None:
+        return record.extra.get("skew")
 
     def get_url(self, record: OcrRecord) -> str | None:
         return self._absolute("api:history-detail", record)

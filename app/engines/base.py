@@ -73,6 +73,7 @@ class Options:
     charset: str = ""  # ddddocr text: a preset "0"-"7" or the allowed characters; "" = all
     outputs: tuple[str, ...] = ()  # extra renderings wanted in Result.extra, e.g. ("hocr",)
     pdf_text: str = "auto"  # a PDF page's own text layer: auto (where usable), layer (only), ocr (never)
+    routed: bool = False  # engine and lang are auto's to choose from the content (registry.by_content)
 
 
 def full_box(width: int, height: int) -> list[Point]:

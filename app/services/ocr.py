@@ -12,7 +12,7 @@ from django.db import transaction
 
 from app import recognition, selectors
 from app.engines import registry
-from app.engines.base import Engine, Options, Result
+from app.engines.base import Engine, Options
 from app.errors import EngineFailed, InvalidInput, OcrError
 from app.models import Batch, OcrRecord
 
@@ -71,6 +71,7 @@ def recognize(
         charset=charset,
         outputs=outputs,
         pdf_text=pdf_text,
+        routed=registry.routes_by_content(engine=engine, lang=lang, task=task, rotate=rotate),
     )
     sha256 = hashlib.sha256(data).hexdigest()
     if owner is not None and not force:
@@ -84,14 +85,14 @@ def recognize(
         return Recognition(_enqueue(record, data, source.extension))
     started = time.perf_counter()
     try:
-        result = recognition.run(chosen, options, source)
+        reading = recognition.run(chosen, options, source, route=options.routed)
     except EngineFailed as exc:
         _fail(record, exc.message, started)
         if owner is not None:
             _store(record, data, source.extension)
             exc.extra["record_id"] = record.pk
         raise
-    _finish(record, result, started)
+    _finish(record, reading, started)
     if owner is not None:
         _store(record, data, source.extension)
     return Recognition(record)
@@ -143,11 +144,13 @@ def run_job(*, record_id: int) -> None:
             engine=record.engine, lang=record.lang, task=record.task, **_opts(record)
         )
         source = recognition.load(data)
-        result = recognition.run(chosen, options, source, on_page=partial(_progress, record.pk))
+        reading = recognition.run(
+            chosen, options, source, on_page=partial(_progress, record.pk), route=options.routed
+        )
     except OcrError as exc:  # the engine failed, or a page proved unreadable
         _fail(record, exc.message, started)
     else:
-        _finish(record, result, started)
+        _finish(record, reading, started)
     record.save()
 
 
@@ -263,7 +266,10 @@ def _progress(record_id: int, done: int, total: int) -> None:
     OcrRecord.objects.filter(pk=record_id).update(pages_done=done, pages_total=total)
 
 
-def _finish(record: OcrRecord, result: Result, started: float) -> None:
+def _finish(record: OcrRecord, reading: recognition.Reading, started: float) -> None:
+    """Done: the result, and the engine and language that read it (auto's choice)."""
+    result = reading.result
+    record.engine, record.lang = reading.engine.name, reading.options.lang
     record.status = OcrRecord.Status.DONE
     record.text = result.text
     record.lines = [line.as_dict() for line in result.lines]
