@@ -71,7 +71,6 @@ def recognize(
         charset=charset,
         outputs=outputs,
         pdf_text=pdf_text,
-        routed=registry.routes_by_content(engine=engine, lang=lang, task=task, rotate=rotate),
     )
     sha256 = hashlib.sha256(data).hexdigest()
     if owner is not None and not force:
@@ -106,8 +105,15 @@ OPTION_SCOPES = {"rotate": ("rapidocr", "document"), "charset": ("ddddocr", "tex
 def _select(*, engine: str = "", **options) -> tuple[Engine, Options]:
     """registry.select, then refuse an option the chosen engine and task do not read.
     With engine=auto the check is against the engine auto chose (by task and lang): an
-    option never steers the choice, and the message says what was chosen and why."""
-    chosen, checked = registry.select(engine=engine, **options)
+    option never steers the choice, and the message says what was chosen and why. A request
+    `auto` is to choose for by content (registry.routes_by_content) says so in its options."""
+    routed = registry.routes_by_content(
+        engine=engine,
+        lang=options.get("lang", ""),
+        task=options.get("task", ""),
+        rotate=options.get("rotate", False),
+    )
+    chosen, checked = registry.select(engine=engine, routed=routed, **options)
     given = {"rotate": checked.rotate, "charset": checked.charset}
     for name, (scope_engine, scope_task) in OPTION_SCOPES.items():
         if given[name] and (chosen.name, checked.task) != (scope_engine, scope_task):

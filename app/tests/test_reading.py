@@ -116,3 +116,25 @@ def test_by_content(paper, script, confidence, chosen):
     )
     assert (engine.name, options.lang) == chosen
     assert options.routed
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_batch_is_chosen_for_by_content_file_by_file(api, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from app.models import OcrRecord
+
+    screenshot = encode(render(["Settings", "Wi-Fi and network"]))
+    files = [
+        SimpleUploadedFile("scan.png", corpus.data(LINN), "image/png"),
+        SimpleUploadedFile("shot.png", screenshot, "image/png"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/ocr/batch/", {"images": files}, format="multipart")
+    assert response.status_code == 202, response.content
+    records = OcrRecord.objects.filter(batch_id=response.json()["id"])
+    assert {r.file_name: (r.status, r.engine) for r in records} == {
+        "scan.png": ("done", "tesseract"),
+        "shot.png": ("done", "rapidocr"),
+    }
