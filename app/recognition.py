@@ -112,18 +112,18 @@ def _read_image(engine: Engine, options: Options, image: Image.Image, route: boo
     pixels of the image as sent."""
     if options.task != "document":
         return Reading(engine.recognize(Picture(image), options), engine, options)
-    turned = orientation.detect(image) if route or image.width * image.height >= PAGE_PIXELS else None
+    small = image.width * image.height < PAGE_PIXELS
+    found = orientation.UPRIGHT if small else orientation.detect(image)
     if route:
+        # OSD's script on a small image was never sure on the corpus: not worth its time there.
         engine, options = registry.by_content(
             options,
             paper=images.looks_like_paper(image),
-            script=turned.script,
-            script_confidence=turned.script_confidence,
+            script=found.script,
+            script_confidence=found.script_confidence,
         )
-    found = turned or orientation.UPRIGHT
     result = _recognize(engine, options, image, found)
-    small = image.width * image.height < PAGE_PIXELS
-    if small and found.is_upright and _score(result) < POOR_SCORE:
+    if small and _score(result) < POOR_SCORE:
         # A small image read badly: OSD, or the line read both ways up in its languages.
         again = orientation.detect(image, lang=options.lang)
         if not again.is_upright:
