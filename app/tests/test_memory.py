@@ -88,7 +88,7 @@ def test_every_read_counts_as_in_flight(settings, monkeypatch):
         engine, "recognize", lambda image, opts: in_flight.append(trimmer._in_flight) or real(image, opts)
     )
     source = recognition.load(encode(render(["Nothing trims mid read"], size=32)))
-    result = recognition.run(engine, Options(lang="eng", task="document"), source)
+    result = recognition.run(engine, Options(lang="eng", task="document"), source).result
     assert "trims" in result.text
     assert in_flight == [1]
     time.sleep(0.2)
