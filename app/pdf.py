@@ -59,7 +59,11 @@ MIN_REAL_SHARE = 0.9
 # A page mostly covered by images (a scan) with only a little text on it (a stamped page number,
 # a Bates label) is read as a scan: its layer would lose the page's body.
 SCAN_COVERAGE, SCAN_MIN_CHARS = 0.5, 100
-MAX_LAYER_BYTES = 16 * 1024 * 1024  # a page's text layer sent back by its child, as JSON
+# A text layer past these is no page a person wrote (a 1.4 KB PDF can hold 10,000 lines): the
+# page is `pdf_too_complex`, as one too costly to draw. Characters drawn off the page are dropped.
+MAX_LAYER_LINES, MAX_LAYER_CHARS = 2_000, 100_000
+MAX_PAGE_CHARS = 1_000_000  # characters looked at, on the page or off it
+MAX_LAYER_BYTES = 4 * 1024 * 1024  # the JSON of MAX_LAYER_CHARS characters and their boxes fits
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,12 @@ def _page(document: pdfium.PdfDocument, index: int, width: int, height: int, tex
         if outcome == _UNREADABLE:
             raise InvalidInput(f"Page {index + 1} of the PDF cannot be rendered.", code="invalid_pdf")
         if outcome == _LAYER:
-            lines = [Line(text=line, box=box, score=1.0) for line, box in json.loads(said)]
-            return Page(width, height, lines=lines)
+            try:
+                lines = [Line(text=line, box=box, score=1.0) for line, box in json.loads(said)]
+            except ValueError:  # cut short: the child died while it wrote
+                outcome = _TOO_COMPLEX
+            else:
+                return Page(width, height, lines=lines)
         if outcome != _RENDERED:
             raise Unprocessable(
                 f"Page {index + 1} of the PDF cannot be rendered within the limits "
@@ -190,7 +198,7 @@ def _page(document: pdfium.PdfDocument, index: int, width: int, height: int, tex
 def _tell(pipe: int, outcome: int, payload: bytes) -> None:
     """Write it all and close: the worker reads to the end, which would otherwise come only
     once the child has unmapped its copy of the worker (~7 ms)."""
-    data = bytes([outcome]) + payload
+    data = memoryview(bytes([outcome]) + payload)
     while data:
         data = data[os.write(pipe, data) :]
     os.close(pipe)
@@ -217,6 +225,8 @@ def _child(
         return _draw(document, index, scale, shared, width, height), b""
     except pdfium.PdfiumError:
         return _UNREADABLE, b""
+    except _TooMuchText:
+        return _TOO_COMPLEX, b""
     except BaseException:  # MemoryError above all: the page passed the memory limit
         return _TOO_COMPLEX, b""
 
@@ -241,11 +251,16 @@ def _text_layer(page: pdfium.PdfPage, width: int, height: int) -> list[tuple[str
     scan with a few words on it). PDFium's text page orders the characters as the page's
     content draws them and marks line ends with generated CR LF."""
     textpage = page.get_textpage()
+    count = textpage.count_chars()
+    if count > MAX_PAGE_CHARS:
+        raise _TooMuchText
     lines: list[tuple[str, list]] = []
     chars: list[str] = []
     box: list[float] = []
     real = unreal = 0
-    for i in range(textpage.count_chars()):
+    for i in range(count):
+        if len(lines) > MAX_LAYER_LINES or real + unreal > MAX_LAYER_CHARS:
+            raise _TooMuchText
         code = pdfium_c.FPDFText_GetUnicode(textpage, i)
         if code in (0x0D, 0x0A):
             _end_line(lines, chars, box)
@@ -253,12 +268,15 @@ def _text_layer(page: pdfium.PdfPage, width: int, height: int) -> list[tuple[str
             continue
         char = chr(code) if code < 0x110000 and not 0xD800 <= code < 0xE000 else "\ufffd"
         if not char.isspace() and pdfium_c.FPDFText_IsGenerated(textpage, i) != 1:
+            drawn = _device_box(page, textpage.get_charbox(i), width, height)
+            if drawn[2] < 0 or drawn[3] < 0 or drawn[0] > width or drawn[1] > height:
+                continue  # off the page: not shown, not read
             if pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 or not _is_real(code):
                 unreal += 1
                 char = "\ufffd"
             else:
                 real += 1
-            box = _union(box, _device_box(page, textpage.get_charbox(i), width, height))
+            box = _union(box, drawn)
         chars.append(char)
     _end_line(lines, chars, box)
     if not real or real < MIN_REAL_SHARE * (real + unreal):
@@ -266,6 +284,10 @@ def _text_layer(page: pdfium.PdfPage, width: int, height: int) -> list[tuple[str
     if real < SCAN_MIN_CHARS and _image_coverage(page) >= SCAN_COVERAGE:
         return None
     return lines
+
+
+class _TooMuchText(Exception):
+    """A text layer past MAX_LAYER_LINES or MAX_LAYER_CHARS: the child reports _TOO_COMPLEX."""
 
 
 def _is_real(code: int) -> bool:

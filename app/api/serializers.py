@@ -368,7 +368,10 @@ class PageSerializer(serializers.Serializer):
     height = serializers.IntegerField()
     text = serializers.CharField()
     text_source = serializers.ChoiceField(
-        choices=["layer", "ocr"], help_text="layer: read from the page's own text; ocr: drawn and recognized."
+        choices=["layer", "ocr"],
+        required=False,
+        help_text="layer: read from the page's own text; ocr: drawn and recognized (records made "
+        "before text layers were read have none).",
     )
     rotation = serializers.IntegerField(
         required=False, help_text="ocr pages: degrees clockwise the page was turned to be read upright."

@@ -10,7 +10,7 @@ from app import pdf
 from app.models import OcrRecord
 from app.tests import corpus
 from app.tests.imaging import cer, english_lines, render
-from app.tests.pdfs import joined, pdf_of, stamped, text_lines_pdf, text_pdf
+from app.tests.pdfs import joined, pdf_of, raw_pdf, stamped, text_lines_pdf, text_pdf
 from app.tests.responses import assert_error
 
 LINES = ["Invoice 2026-0042 for Acme", "Total due: 1,234.50 EUR", "Thank you for your order"]
@@ -136,3 +136,43 @@ def test_a_queued_pdf_is_read_as_its_pdf_text_says(api, django_capture_on_commit
     record = OcrRecord.objects.get(pk=response.json()["id"])
     assert record.status == "done"
     assert [page["text_source"] for page in record.extra["pages"]] == ["ocr"]
+
+
+def dense_text_pdf(lines: int, chars: int, *, size: float = 2.0, start: float = 780.0) -> bytes:
+    """`lines` lines of `chars` x's in Helvetica `size` pt, from `start` down (off the page
+    once they pass its bottom)."""
+    line = b"(" + b"x" * chars + b") Tj 0 -%.2f Td\n" % (size * 1.1)
+    return raw_pdf(content=b"BT /F1 %.1f Tf 10 %.1f Td\n" % (size, start) + line * lines + b"ET\n")
+
+
+@pytest.mark.django_db
+def test_a_page_of_more_text_than_a_page_holds_is_too_complex(api, media_files):
+    """350 lines of 300 characters: past MAX_LAYER_CHARS, refused like a page too costly to draw
+    (it took a worker 636 MB through the reading order before the limit)."""
+    response = post(api, dense_text_pdf(350, 300))
+    assert_error(response, 422, "pdf_too_complex")
+    assert not OcrRecord.objects.exists()
+    assert not media_files()
+
+
+@pytest.mark.django_db
+def test_text_drawn_off_the_page_is_not_read(api):
+    """Lines below the page's bottom edge: not on the page, not in the layer; the page is then
+    drawn and read (it shows only what is on it)."""
+    page = joined(text_lines_pdf(LINES))
+    off = dense_text_pdf(50, 10, size=10, start=-100)
+    with pdf.opened(off) as document:
+        (read,) = pdf.read(document, "layer")
+    assert read.lines == []
+    body = post(api, page).json()
+    assert body["text"] == "\n".join(LINES)
+
+
+@pytest.mark.django_db
+def test_a_pdf_read_by_ddddocr_has_no_orientation(api):
+    """A captcha task reads what is drawn, as drawn: its pages get no rotation, and no 500."""
+    response = post(api, text_pdf("HELLO"), engine="ddddocr", task="text")
+    assert response.status_code == 201, response.content
+    (page,) = response.json()["pages"]
+    assert "rotation" not in page
+    assert page["text_source"] == "ocr"

@@ -138,3 +138,16 @@ def test_a_batch_is_chosen_for_by_content_file_by_file(api, django_capture_on_co
         "scan.png": ("done", "tesseract"),
         "shot.png": ("done", "rapidocr"),
     }
+
+
+@pytest.mark.django_db
+def test_hocr_is_of_the_image_as_sent_so_nothing_is_turned():
+    """Tesseract's hOCR describes the image it read: a rendering is asked for, the image is
+    read as sent (its boxes and the lines' agree)."""
+    from app import recognition
+
+    engine, options = registry.select(engine="tesseract", outputs=("hocr",))
+    source = recognition.load(turned(encode(render(["Quarterly report for March"])), 180))
+    result = recognition.run(engine, options, source).result
+    assert result.extra["rotation"] == 0
+    assert "ocr_line" in result.extra["hocr"]
