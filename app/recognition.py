@@ -143,7 +143,9 @@ def _read_image(engine: Engine, options: Options, image: Image.Image, route: boo
             other = _recognize(other_engine, other_options, image, again)
             if not _doubtful(other) or _score(other) > _score(result):
                 result, found, engine, options = other, again, other_engine, other_options
-    arranged = _arranged(result)  # in the upright page, where reading order means something
+    # In the upright page, where reading order means something; text still on its side (OSD
+    # could not tell which way: Chinese turned 90°) keeps the engine's order.
+    arranged = _arranged(result, keep_order=_standing(result))
     blocks = [
         {**block, "box": orientation.to_source(block["box"], found, image.size)}
         for block in arranged.extra["blocks"]
@@ -163,8 +165,11 @@ def _recognize(
 
 def _doubtful(result: Result) -> bool:
     """Read as if the text were turned: poorly, or mostly from boxes standing on end."""
-    if _score(result) < POOR_SCORE:
-        return True
+    return _score(result) < POOR_SCORE or _standing(result)
+
+
+def _standing(result: Result) -> bool:
+    """Most of the text read lies in boxes standing on end (SIDEWAYS)."""
     standing = read = 0
     for line in result.lines:
         (x0, y0), (x1, y1), (x2, y2), _ = line.box

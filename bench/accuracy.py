@@ -28,7 +28,9 @@ order" column is the API's CER with each text's lines sorted first: it tells a m
 from lines read right but put in another order (as on pictures turned without EXIF); it
 can be higher than the CER when an engine splits lines or reads specks as lines.
 
-Targets: API CER == raw CER in every cell; every page engine's page CER <= 0.01;
+Targets: API CER <= raw CER in every cell (== where nothing is turned: the API also turns
+what reads turned, app/recognition.py, where the raw call reads the pixels as they are);
+every page engine's page CER <= 0.01;
 EXIF-rotated CER == upright CER (the same base images as PNG, stored turned with the
 tag or upright: turned back, the pixels are the same, so the CER must be too). The
 camera JPEG and MPO rows have the API == raw target only: a JPEG of turned pixels is
@@ -355,17 +357,19 @@ def report(cells: dict[tuple[str, str], Cell]) -> list[dict]:
     print("(any order: API CER with each text's lines sorted, so line order does not count)")
 
     print("\ntargets")
-    differ = [key for key, cell in cells.items() if cell.api != cell.raw]
-    same = f"{len(cells) - len(differ)}/{len(cells)}"
-    rows = [common.row(BENCH, "cells where API CER == raw CER", same, "cells", "all", not differ)]
-    print(f"  API CER == raw CER: {same} cells {verdict(not differ)}")
-    for name, category in differ:
-        cell = cells[(name, category)]
-        refused = f"; the API refused {len(cell.refused)}: {', '.join(sorted(set(cell.refused)))}"
-        print(
-            f"    differs: {name} {category}: raw {cell.rate('raw'):.4f}, API {cell.rate('api'):.4f}"
-            f"{refused if cell.refused else ''}"
-        )
+    worse = [key for key, cell in cells.items() if cell.api > cell.raw]
+    better = [key for key, cell in cells.items() if cell.api < cell.raw]
+    held = f"{len(cells) - len(worse)}/{len(cells)}"
+    rows = [common.row(BENCH, "cells where API CER <= raw CER", held, "cells", "all", not worse)]
+    print(f"  API CER <= raw CER: {held} cells {verdict(not worse)} ({len(better)} better)")
+    for label, keys in (("worse", worse), ("better", better)):
+        for name, category in keys:
+            cell = cells[(name, category)]
+            refused = f"; the API refused {len(cell.refused)}: {', '.join(sorted(set(cell.refused)))}"
+            print(
+                f"    {label}: {name} {category}: raw {cell.rate('raw'):.4f}, API {cell.rate('api'):.4f}"
+                f"{refused if cell.refused else ''}"
+            )
     for (name, category), cell in cells.items():
         if category.startswith("page"):
             api, ok = cell.rate("api"), cell.rate("api") <= 0.01
