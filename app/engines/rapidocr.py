@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 # its input: about 0.25 GB a megapixel), OVERLAP apart so that a line cut by one tile's edge
 # lies whole in the next, then every line is read from the page at full resolution.
 WHOLE_SIDE = 2000
+CROP_HEIGHT = 96  # px: an image this low the detector found nothing in is read as one line
 TILE_SIDE = 1536
 OVERLAP = 192  # pixels of the detection image: more than two lines of any print it reads well
 # A page is first detected at the library's scale; when its lines' median height there is
@@ -166,11 +167,20 @@ def _read(model: Any, image: Image.Image, rotate: bool) -> list[Line]:
 
 
 def _read_whole(model: Any, image: Image.Image, rotate: bool) -> list[Line]:
-    """A page up to WHOLE_SIDE: the library's own pipeline, in one call."""
-    output = model(np.asarray(image)[:, :, ::-1], use_cls=rotate)
-    if output.boxes is None or output.txts is None:
+    """A page up to WHOLE_SIDE: the library's own pipeline, in one call. An image the detector
+    finds nothing in may be a word cropped tight (a dataset's 73x28 "PAIN"): one no taller
+    than CROP_HEIGHT and wider than tall is read whole as one line."""
+    bgr = np.asarray(image)[:, :, ::-1]
+    output = model(bgr, use_cls=rotate)
+    if output.boxes is not None and output.txts is not None:
+        return [_line(*fields) for fields in zip(output.boxes, output.txts, output.scores, strict=True)]
+    if image.height > CROP_HEIGHT or image.width < image.height:
         return []
-    return [_line(*fields) for fields in zip(output.boxes, output.txts, output.scores, strict=True)]
+    whole = np.array([[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]], np.float32)
+    ((text, score),) = rapidocr_lib.read_boxes(model, np.ascontiguousarray(bgr), whole[None], rotate)
+    if not text.strip() or score < rapidocr_lib.text_score(model):
+        return []
+    return [_line(whole, text, score)]
 
 
 def _read_large(model: Any, image: Image.Image, rotate: bool) -> list[Line]:
