@@ -157,15 +157,15 @@ def test_a_page_of_more_text_than_a_page_holds_is_too_complex(api, media_files):
 
 @pytest.mark.django_db
 def test_text_drawn_off_the_page_is_not_read(api):
-    """Lines below the page's bottom edge: not on the page, not in the layer; the page is then
-    drawn and read (it shows only what is on it)."""
-    page = joined(text_lines_pdf(LINES))
-    off = dense_text_pdf(50, 10, size=10, start=-100)
-    with pdf.opened(off) as document:
-        (read,) = pdf.read(document, "layer")
-    assert read.lines == []
-    body = post(api, page).json()
-    assert body["text"] == "\n".join(LINES)
+    """Lines below the page's bottom edge are not shown, so they are not read: the page's
+    layer is its three lines alone."""
+    shown = b"".join(b"(" + line.encode() + b") Tj 0 -40 Td\n" for line in LINES)
+    hidden = b"BT /F1 20 Tf 72 -100 Td (Hidden below the page) Tj 0 -40 Td (And more of it) Tj ET\n"
+    data = raw_pdf(content=b"BT /F1 20 Tf 72 700 Td\n" + shown + b"ET\n" + hidden)
+    with pdf.opened(data) as document:
+        (page,) = pdf.read(document, "layer")
+    assert [line.text for line in page.lines] == LINES
+    assert post(api, data).json()["text"] == "\n".join(LINES)
 
 
 @pytest.mark.django_db
