@@ -1,0 +1,144 @@
+"""Where the card is in a photo, and the warp that brings it upright at a canonical size.
+
+The card is found from its edges: Canny edges (and, for a light card on a darker ground, an
+Otsu threshold) give contours; the largest whose convex hull is close to a quadrilateral of the
+ID-1 aspect (85.6 x 54 mm, 1.585) is the card. When none is, the whole image is taken as the
+card (a photo cropped to the card has no edge left to find).
+
+Corners are kept clockwise from the one whose top edge points most nearly right; `turn` k
+names which of them is the card's top-left when read upright (0: as it lies, 1: the image's
+top-right one, i.e. the card lies a quarter turn clockwise, ...).
+"""
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WIDTH, HEIGHT = 856, 540  # canonical card: 10 px a millimetre
+ASPECT = WIDTH / HEIGHT
+MIN_ASPECT, MAX_ASPECT = 1.35, 1.85  # a perspective view shortens one side
+MIN_SHARE = 0.06  # of the image's area: smaller quadrilaterals are print on the card, not the card
+MIN_FILL = 0.88  # hull area / quadrilateral area
+DETECT_SIDE = 720  # long side of the downscale the edges are looked for in
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The card's corners in the source image, clockwise from the one nearest to `top-left`
+    as the image shows it, and whether they came from its edges or are the image's own."""
+
+    corners: np.ndarray  # (4, 2) float32
+    found: bool
+
+
+def find(rgb: np.ndarray) -> Placement:
+    """The card's corners in `rgb` (source pixels)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, DETECT_SIDE / max(height, width))
+    small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    best = _best_quad(small)
+    if best is None:
+        whole = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+        return Placement(whole, False)
+    return Placement(clockwise(best / scale), True)
+
+
+def _best_quad(small: np.ndarray) -> np.ndarray | None:
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
+    area = gray.shape[0] * gray.shape[1]
+    masks = []
+    edges = cv2.Canny(blurred, 40, 120)
+    masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8), iterations=2))
+    _, light = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    masks.append(cv2.morphologyEx(light, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
+    best, best_area = None, 0.0
+    for mask in masks:
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            quad = _quad(contour, area)
+            if quad is not None:
+                quad_area = cv2.contourArea(quad)
+                if quad_area > best_area:
+                    best, best_area = quad, quad_area
+    return best
+
+
+def _quad(contour: np.ndarray, image_area: float) -> np.ndarray | None:
+    """The contour's card-shaped quadrilateral, or None."""
+    hull = cv2.convexHull(contour)
+    hull_area = cv2.contourArea(hull)
+    if hull_area < MIN_SHARE * image_area or hull_area > 0.995 * image_area:
+        return None
+    approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(approx) == 4:
+        quad = approx.reshape(4, 2).astype(np.float32)
+    else:
+        quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+    quad_area = cv2.contourArea(quad)
+    if quad_area <= 0 or hull_area / quad_area < MIN_FILL:
+        return None
+    sides = [float(np.linalg.norm(quad[i] - quad[(i + 1) % 4])) for i in range(4)]
+    long_side, short_side = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+    if min(long_side, short_side) <= 0:
+        return None
+    aspect = max(long_side, short_side) / min(long_side, short_side)
+    return quad if MIN_ASPECT <= aspect <= MAX_ASPECT else None
+
+
+def clockwise(quad: np.ndarray) -> np.ndarray:
+    """The corners clockwise (on screen: y down), starting at the corner whose edge to the
+    next points most nearly right."""
+    center = quad.mean(axis=0)
+    angles = np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0])
+    ordered = quad[np.argsort(angles)]  # increasing angle with y down is clockwise on screen
+    headings = [_heading(ordered[i], ordered[(i + 1) % 4]) for i in range(4)]
+    start = int(np.argmin([abs(heading) for heading in headings]))
+    return np.roll(ordered, -start, axis=0).astype(np.float32)
+
+
+def _heading(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees clockwise from pointing right, in (-180, 180]."""
+    return math.degrees(math.atan2(float(b[1] - a[1]), float(b[0] - a[0])))
+
+
+def turns(corners: np.ndarray) -> tuple[int, int]:
+    """The two turns that make the card landscape: its long sides horizontal."""
+    first = float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[3] - corners[2]))
+    second = float(np.linalg.norm(corners[2] - corners[1]) + np.linalg.norm(corners[0] - corners[3]))
+    return (0, 2) if first >= second else (1, 3)
+
+
+def upright_corners(corners: np.ndarray, turn: int) -> np.ndarray:
+    """The corners as the upright card's top-left, top-right, bottom-right, bottom-left."""
+    return np.roll(corners, -turn, axis=0)
+
+
+def rotation_and_skew(corners: np.ndarray, turn: int) -> tuple[int, float]:
+    """(quarter turns in degrees clockwise, residual degrees clockwise) that bring the card
+    upright: the card's top edge lies at -(rotation + skew) degrees clockwise in the image."""
+    top_left, top_right = upright_corners(corners, turn)[:2]
+    lying = _heading(top_left, top_right)  # degrees clockwise the card lies turned
+    rotation = (-90 * turn) % 360
+    skew = (-lying - rotation + 180) % 360 - 180
+    return rotation, round(skew, 2)
+
+
+def homography(corners: np.ndarray, turn: int) -> np.ndarray:
+    """The 3x3 map from source pixels to the canonical upright card."""
+    target = np.array([[0, 0], [WIDTH, 0], [WIDTH, HEIGHT], [0, HEIGHT]], np.float32)
+    return cv2.getPerspectiveTransform(upright_corners(corners, turn).astype(np.float32), target)
+
+
+def warp(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return cv2.warpPerspective(
+        rgb, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def to_source(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Canonical card points (N, 2) mapped back into the source image."""
+    inverse = np.linalg.inv(matrix)
+    return cv2.perspectiveTransform(np.asarray(points, np.float64).reshape(-1, 1, 2), inverse).reshape(-1, 2)
