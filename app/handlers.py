@@ -32,9 +32,11 @@ from app.api.errors import (
     json_server_error,
 )
 
-# The API and the older services' paths (app/compat/urls.py: /ping, /ocr, /ocr|det/…, /slide/…),
-# and /media/ (image URLs the API hands out).
-JSON_PATHS = re.compile(r"^/(?:api/|media/|ping(?:/|$)|ocr(?:/|$)|det/|slide/)")
+# The API and the older services' paths (app/compat/urls.py: /ping, /ocr, /ocr|det/…, /slide/…,
+# /slide_match, /detection, the market's /rest/…), and /media/ (image URLs the API hands out).
+JSON_PATHS = re.compile(
+    r"^/(?:api/|media/|rest/|ping(?:/|$)|ocr(?:/|$)|det/|slide/|slide_match(?:/|$)|detection(?:/|$))"
+)
 
 # A SuspiciousOperation Django raises while reading the request, as (status, code).
 REFUSED = {

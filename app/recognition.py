@@ -72,6 +72,11 @@ def _read(
 ) -> Reading:
     if source.image is not None:
         return _read_image(engine, options, source.image, route)
+    if options.task == "idcard":
+        raise InvalidInput(
+            "An ID card is read from an image, not a PDF: send the card's photo or scan.",
+            code="unsupported_task",
+        )
     if options.outputs:
         raise InvalidInput(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
@@ -119,11 +124,14 @@ def _read_image(engine: Engine, options: Options, image: Image.Image, route: boo
     """One image read upright, its lines in reading order (document task), boxes in the
     pixels of the image as sent. Orientation detection costs a page a fifth of a Tesseract
     read, so it runs only for a reading that looks turned (`_doubtful`)."""
+    if options.task == "idcard":
+        return Reading(_read_card(engine, options, image), engine, options)
     if options.task != "document":
         return Reading(engine.recognize(Picture(image), options), engine, options)
     found = orientation.UPRIGHT
-    # Tesseract's own renderings (hOCR, TSV) describe the image it read: it reads the one sent.
-    turnable = not options.outputs
+    # Tesseract's own renderings (hOCR, TSV) describe the image it read: it reads the one sent;
+    # and so is an image its client says is upright and level (`upright`).
+    turnable = not options.outputs and not options.upright
     if turnable and image.width * image.height >= PAGE_PIXELS:
         found = replace(found, skew=orientation.measure_skew(image))
     if route:
@@ -153,6 +161,16 @@ def _read_image(engine: Engine, options: Options, image: Image.Image, route: boo
     extra = {**arranged.extra, "blocks": blocks, "rotation": found.rotation, "skew": found.skew}
     lines = orientation.lines_to_source(arranged.lines, found, image.size)
     return Reading(replace(arranged, lines=lines, extra=extra), engine, options)
+
+
+def _read_card(engine: Engine, options: Options, image: Image.Image) -> Result:
+    """An ID card: app/idcard finds, turns and parses it; the engine reads its lines."""
+    from app import idcard  # TODO top-level once app/idcard/reader.py lands
+
+    document = replace(options, task="document", side="")
+    card = idcard.read(image, options.side, lambda part: engine.recognize(Picture(part), document).lines)
+    extra = {"idcard": card.answer(), "rotation": card.rotation, "skew": card.skew}
+    return Result(lines=card.lines, text=card.text, extra=extra)
 
 
 def _recognize(

@@ -119,6 +119,9 @@ def option_values(options: Options) -> dict[str, Any]:
         "outputs": list(options.outputs),
         "pdf_text": options.pdf_text,
         "routed": options.routed,
+        # Only when set: records made before these options existed still match.
+        **({"upright": True} if options.upright else {}),
+        **({"side": options.side} if options.side else {}),
     }
 
 

@@ -18,6 +18,7 @@ from app.api.parsers import check_field_count
 from app.authentication import ChainedRefreshToken
 from app.engines.base import PDF_TEXT_SOURCES
 from app.engines.ddddocr import MAX_CHARSET, SLIDE_ALGORITHMS
+from app.engines.registry import CARD_SIDES
 from app.models import ApiKey, OcrRecord
 
 
@@ -217,8 +218,9 @@ class EngineChoiceSerializer(RejectUnknownFields, serializers.Serializer):
         allow_blank=True,
         default="",
         max_length=32,
-        help_text="document (Tesseract, RapidOCR); ddddocr captchas: text, math (solve `3+8=?`) "
-        "or detect (boxes of characters and icons).",
+        help_text="document (Tesseract, RapidOCR); RapidOCR: idcard (a Chinese resident ID card's "
+        "fields, see `side`) or line (the whole image read as one line); ddddocr captchas: text, "
+        "math (solve `3+8=?`) or detect (boxes of characters and icons).",
     )
     pdf_text = serializers.ChoiceField(
         choices=PDF_TEXT_SOURCES,
@@ -258,6 +260,19 @@ class OcrRequestSerializer(EngineChoiceSerializer):
         help_text=f"ddddocr task=text: the characters the answer may contain (at most {MAX_CHARSET}), "
         "or a preset: 0 digits, 1 a-z, 2 A-Z, 3 a-zA-Z, 4 a-z0-9, 5 A-Z0-9, 6 a-zA-Z0-9, "
         "7 anything but letters and digits. Refused (unsupported_option) with other engines and tasks.",
+    )
+    side = serializers.ChoiceField(
+        choices=CARD_SIDES,
+        required=False,
+        default="",
+        help_text="task=idcard: face (name, sex, nationality, birth, address, number; the default) "
+        "or back (issuer, validity).",
+    )
+    upright = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="task=document: the image is upright and level, so it is read as sent (no "
+        "orientation or skew detection).",
     )
 
     queue = serializers.BooleanField(
@@ -409,6 +424,7 @@ class FieldsBuiltOnce:
 class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     lines = LineSerializer(many=True)
     result = serializers.SerializerMethodField()
+    idcard = serializers.SerializerMethodField()
     boxes = serializers.SerializerMethodField()
     pages = serializers.SerializerMethodField()
     blocks = serializers.SerializerMethodField()
@@ -434,6 +450,7 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "text",
             "lines",
             "result",
+            "idcard",
             "boxes",
             "pages",
             "blocks",
@@ -454,6 +471,17 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     @extend_schema_field(serializers.FloatField(allow_null=True, help_text="task=math: the answer."))
     def get_result(self, record: OcrRecord) -> int | float | None:
         return record.extra.get("result")
+
+    @extend_schema_field(
+        serializers.DictField(
+            allow_null=True,
+            help_text="task=idcard: the card's fields (face: name, sex, nationality, birth, address, "
+            "num, face_rect, face_rect_vertices; back: issue, start_date, end_date), its corners "
+            "`card_region`, and `success` (false when a field could not be read: it is empty).",
+        )
+    )
+    def get_idcard(self, record: OcrRecord) -> dict | None:
+        return record.extra.get("idcard")
 
     @extend_schema_field(
         serializers.ListField(

@@ -25,7 +25,7 @@ from app.api.filters import (
     HistorySearchFilter,
     history_arguments,
 )
-from app.api.parsers import JSONParser
+from app.api.parsers import FormOrJSONParser, JSONParser
 from app.api.rendering import CONTENT_TYPES, rendered_result
 from app.api.serializers import (
     FORMATS,
@@ -53,6 +53,7 @@ from app.api.serializers import (
     UserSerializer,
 )
 from app.authentication import ChainedRefreshToken
+from app.compat import market
 from app.models import ApiKey, OcrRecord
 from app.throttles import OCR_THROTTLES, SignInRateThrottle, usage_today
 
@@ -140,7 +141,7 @@ def file_or_json(serializer) -> dict:
 
 
 class OcrView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormOrJSONParser, JSONParser]
     throttle_classes = OCR_THROTTLES  # OCR_USER_THROTTLE and the daily quotas
 
     @extend_schema(
@@ -177,13 +178,17 @@ class OcrView(APIView):
             charset=fields["charset"],
             outputs=(output,) if output in ("hocr", "tsv") else (),
             pdf_text=fields["pdf_text"],
+            upright=fields["upright"],
+            side=fields["side"],
             queue=fields["queue"],
             force=fields["force"],
         )
+        # A market client's demo takes any status but 200 for a failure, a new record's 201 too.
+        status = 200 if done.http_status == 201 and market.is_market_body(request.data) else done.http_status
         if output == "json" or done.unfinished:
             context = {"request": request, "reused": done.reused}
-            return Response(OcrRecordSerializer(done.record, context=context).data, status=done.http_status)
-        return rendered_result(done.record, output, status=done.http_status)
+            return Response(OcrRecordSerializer(done.record, context=context).data, status=status)
+        return rendered_result(done.record, output, status=status)
 
 
 class SlideView(APIView):

@@ -74,6 +74,8 @@ class Options:
     outputs: tuple[str, ...] = ()  # extra renderings wanted in Result.extra, e.g. ("hocr",)
     pdf_text: str = "auto"  # a PDF page's own text layer: auto (where usable), layer (only), ocr (never)
     routed: bool = False  # engine and lang are auto's to choose from the content (registry.by_content)
+    upright: bool = False  # the client says the image is upright and level: no turning, no levelling
+    side: str = ""  # task=idcard: face (the holder's details) or back (issuer, validity)
 
 
 def full_box(width: int, height: int) -> list[Point]:

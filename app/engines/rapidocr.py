@@ -92,7 +92,9 @@ def _build_on(runtime: str, threads: int):
 class RapidOcrEngine(PythonPackageEngine):
     packages = ("onnxruntime", "rapidocr")
     name = "rapidocr"
-    tasks = ("document",)
+    # idcard reads documents too: app/idcard/ finds the card, its lines come from `document`;
+    # `line` reads the whole image as one line, without detection.
+    tasks = ("document", "idcard", "line")
     default_lang = "chi_sim+eng"
     outputs: tuple[str, ...] = ()
 
@@ -144,7 +146,8 @@ class RapidOcrEngine(PythonPackageEngine):
             raise EngineFailed(f"RapidOCR failed: {exc}") from exc
         with self._call_lock, deadline.limit(self.config.timeout) as run:
             try:
-                lines = _read(model, picture.image, options.rotate)
+                read = _read_line if options.task == "line" else _read
+                lines = read(model, picture.image, options.rotate)
             except Exception as exc:  # the library raises bare exceptions of many kinds
                 if run.terminate:
                     raise EngineTimeout("RapidOCR took too long on this image.") from exc
@@ -176,8 +179,14 @@ def _read_whole(model: Any, image: Image.Image, rotate: bool) -> list[Line]:
         return [_line(*fields) for fields in zip(output.boxes, output.txts, output.scores, strict=True)]
     if image.height > CROP_HEIGHT or image.width < image.height:
         return []
+    return _read_line(model, image, rotate)
+
+
+def _read_line(model: Any, image: Image.Image, rotate: bool) -> list[Line]:
+    """The whole image as one line of text: no detection (a crop of one line, a field)."""
+    bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
     whole = np.array([[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]], np.float32)
-    ((text, score),) = rapidocr_lib.read_boxes(model, np.ascontiguousarray(bgr), whole[None], rotate)
+    ((text, score),) = rapidocr_lib.read_boxes(model, bgr, whole[None], rotate)
     if not text.strip() or score < rapidocr_lib.text_score(model):
         return []
     return [_line(whole, text, score)]

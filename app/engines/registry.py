@@ -5,7 +5,8 @@ one line to build_engines() below. This is the one module of app/engines that re
 settings: engines are handed an EngineConfig built from them (engine_config()).
 
 The `auto` rule (also in the README):
-1. a captcha task (text, math, detect) goes to ddddocr;
+1. a captcha task (text, math, detect) goes to ddddocr, an ID card or a single line
+   (idcard, line) to RapidOCR;
 2. a document with an explicit language goes to RapidOCR when every language is
    one it reads and one of them is Chinese, otherwise to Tesseract (many packs);
 3. a document with no language goes to RapidOCR (Chinese and English at once),
@@ -48,6 +49,9 @@ def build_engines(config: EngineConfig) -> dict[str, Engine]:
 ENGINES: dict[str, Engine] = build_engines(engine_config())
 AUTO = "auto"
 CAPTCHA_TASKS = ("text", "math", "detect")
+# Tasks only RapidOCR does: a Chinese ID card's fields, and an image read whole as one line.
+RAPIDOCR_TASKS = ("idcard", "line")
+CARD_SIDES = ("face", "back")
 
 
 def get(name: str) -> Engine:
@@ -74,6 +78,8 @@ def select(
     outputs: tuple[str, ...] = (),
     pdf_text: str = "auto",
     routed: bool = False,
+    upright: bool = False,
+    side: str = "",
 ) -> tuple[Engine, Options]:
     """Resolve a request's engine/lang/task into an available engine and checked options."""
     name = engine or settings.OCR_DEFAULT_ENGINE
@@ -99,6 +105,22 @@ def select(
         raise InvalidInput(
             f"Unknown pdf_text '{pdf_text}'; choose {', '.join(PDF_TEXT_SOURCES)}.", code="invalid_option"
         )
+    if task == "idcard":
+        side = side or CARD_SIDES[0]
+    if side and (task != "idcard" or side not in CARD_SIDES):
+        raise InvalidInput(
+            f"'side' is face or back, for task=idcard only; this request is task={task}."
+            if task != "idcard"
+            else f"Unknown side; choose {' or '.join(CARD_SIDES)}.",
+            code="invalid_option",
+            option="side",
+        )
+    if upright and task != "document":
+        raise InvalidInput(
+            f"'upright' is for task=document (it skips turning the page); this request is task={task}.",
+            code="invalid_option",
+            option="upright",
+        )
     options = Options(
         lang=chosen.normalize_lang(lang),
         task=task,
@@ -107,6 +129,8 @@ def select(
         outputs=outputs,
         pdf_text=pdf_text,
         routed=routed,
+        upright=upright,
+        side=side,
     )
     return chosen, options
 
@@ -115,9 +139,11 @@ def _route(lang: str, task: str) -> Engine:
     tesseract, rapidocr, ddddocr = ENGINES["tesseract"], ENGINES["rapidocr"], ENGINES["ddddocr"]
     if task in CAPTCHA_TASKS:
         return ddddocr
+    if task in RAPIDOCR_TASKS:
+        return rapidocr
     if task and task != "document":
         raise InvalidInput(
-            f"Unknown task '{task}'; choose document, {', '.join(CAPTCHA_TASKS)}.",
+            f"Unknown task '{task}'; choose document, {', '.join([*RAPIDOCR_TASKS, *CAPTCHA_TASKS])}.",
             code="unsupported_task",
         )
     parts = split_langs(lang)

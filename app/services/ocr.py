@@ -49,6 +49,8 @@ def recognize(
     charset: str = "",
     outputs: tuple[str, ...] = (),
     pdf_text: str = "auto",
+    upright: bool = False,
+    side: str = "",
     force: bool = False,
     queue: bool = False,
     batch: Batch | None = None,
@@ -71,6 +73,8 @@ def recognize(
         charset=charset,
         outputs=outputs,
         pdf_text=pdf_text,
+        upright=upright,
+        side=side,
     )
     sha256 = hashlib.sha256(data).hexdigest()
     if owner is not None and not force:

@@ -444,12 +444,13 @@ CASES = [
         400,
         "parse_error",
     ),
+    # a JSON object labelled a form (the market demo's urllib body) is read as JSON
     case(
         "json-body-declared-form",
         OCR,
         raw('{"image_base64": "QQ"}', "application/x-www-form-urlencoded"),
         400,
-        "unknown_field",
+        "invalid_image",
     ),
     case("multipart-without-boundary", OCR, raw(b"--x\r\n", "multipart/form-data"), 400, "parse_error"),
     # /api/ocr/, credentials
@@ -492,7 +493,7 @@ CASES = [
     market("market-private-url", as_json({"image": "http://192.168.1.1/a.png"}), 400, "url_not_allowed"),
     market(
         "market-unknown-option",
-        as_json({"image": b64(PNG), "configure": {"side": "face"}}),
+        as_json({"image": b64(PNG), "configure": {"sides": "face"}}),
         400,
         "unknown_option",
     ),

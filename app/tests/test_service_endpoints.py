@@ -61,7 +61,7 @@ def test_engines_lists_all_three_with_languages_and_tasks(anon, db):
     assert all(engine["available"] and engine["version"] for engine in engines.values())
     assert {"eng", "chi_sim"} <= set(engines["tesseract"]["languages"])
     assert engines["ddddocr"]["tasks"] == ["text", "math", "detect"]
-    assert engines["rapidocr"]["tasks"] == ["document"]
+    assert engines["rapidocr"]["tasks"] == ["document", "idcard", "line"]
 
 
 def test_engines_shows_a_missing_engine_with_its_reason(anon, db, monkeypatch):
