@@ -18,9 +18,15 @@ import numpy as np
 
 WIDTH, HEIGHT = 856, 540  # canonical card: 10 px a millimetre
 ASPECT = WIDTH / HEIGHT
-MIN_ASPECT, MAX_ASPECT = 1.35, 1.85  # a perspective view shortens one side
-MIN_SHARE = 0.06  # of the image's area: smaller quadrilaterals are print on the card, not the card
-MIN_FILL = 0.88  # hull area / quadrilateral area
+MIN_ASPECT, MAX_ASPECT = 1.45, 1.75  # a perspective view shortens one side
+MIN_SHARE = 0.08  # of the image's area: smaller quadrilaterals are print on the card, not the card
+MIN_FILL = 0.85  # contour area / quadrilateral area
+MIN_PARALLEL = 0.85  # the shorter of two opposite sides / the longer
+MAX_COSINE = 0.2  # of each corner's angle: within about 78-102 degrees
+# openings of the cut images (pixels of the downscale): the larger one takes off what touches the
+# card (a cup's rim) at the cost of rounding its corners by a few pixels
+OPENINGS = (5, 17)
+THRESHOLDS = (90, 120, 150, 175, 200, 220)  # levels of grey and paleness cut at
 DETECT_SIDE = 720  # long side of the downscale the edges are looked for in
 
 
@@ -46,19 +52,24 @@ def find(rgb: np.ndarray) -> Placement:
 
 
 def _best_quad(small: np.ndarray) -> np.ndarray | None:
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
-    area = gray.shape[0] * gray.shape[1]
-    masks = []
-    edges = cv2.Canny(blurred, 40, 120)
-    masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8), iterations=2))
-    _, light = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    masks.append(cv2.morphologyEx(light, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
+    """The largest card-shaped quadrilateral among the contours of several binary images: the
+    dilated Canny edges, and the grey and the paleness (value less saturation) each cut at
+    THRESHOLDS levels and opened, so a card touching a light patch of the ground comes apart
+    from it at one level or another (after OpenCV's squares.cpp sample)."""
+    gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (5, 5), 0)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    pale = cv2.GaussianBlur(cv2.subtract(hsv[:, :, 2], hsv[:, :, 1]), (5, 5), 0)
+    masks = [cv2.dilate(cv2.Canny(gray, 40, 120), np.ones((3, 3), np.uint8), iterations=2)]
+    for channel in (gray, pale):
+        for level in THRESHOLDS:
+            cut = (channel >= level).astype(np.uint8) * 255
+            for size in OPENINGS:
+                masks.append(cv2.morphologyEx(cut, cv2.MORPH_OPEN, np.ones((size, size), np.uint8)))
     best, best_area = None, 0.0
     for mask in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
-            quad = _quad(contour, area)
+            quad = _quad(contour, gray.shape)
             if quad is not None:
                 quad_area = cv2.contourArea(quad)
                 if quad_area > best_area:
@@ -66,26 +77,65 @@ def _best_quad(small: np.ndarray) -> np.ndarray | None:
     return best
 
 
-def _quad(contour: np.ndarray, image_area: float) -> np.ndarray | None:
-    """The contour's card-shaped quadrilateral, or None."""
+def _quad(contour: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """The contour's card-shaped quadrilateral, or None: four corners near right angles,
+    opposite sides alike, the ID-1 aspect, clear of the image's border."""
+    height, width = shape
+    x, y, w, h = cv2.boundingRect(contour)
+    if x <= 1 or y <= 1 or x + w >= width - 1 or y + h >= height - 1:
+        return None
     hull = cv2.convexHull(contour)
     hull_area = cv2.contourArea(hull)
-    if hull_area < MIN_SHARE * image_area or hull_area > 0.995 * image_area:
+    if hull_area < MIN_SHARE * width * height:
         return None
     approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    if len(approx) == 4:
-        quad = approx.reshape(4, 2).astype(np.float32)
-    else:
-        quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
-    quad_area = cv2.contourArea(quad)
-    if quad_area <= 0 or hull_area / quad_area < MIN_FILL:
+    if len(approx) != 4:
+        return None
+    quad = approx.reshape(4, 2).astype(np.float32)
+    if cv2.contourArea(contour) / cv2.contourArea(quad) < MIN_FILL:
         return None
     sides = [float(np.linalg.norm(quad[i] - quad[(i + 1) % 4])) for i in range(4)]
-    long_side, short_side = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
-    if min(long_side, short_side) <= 0:
+    if min(sides) <= 0 or min(sides[0], sides[2]) / max(sides[0], sides[2]) < MIN_PARALLEL:
         return None
+    if min(sides[1], sides[3]) / max(sides[1], sides[3]) < MIN_PARALLEL:
+        return None
+    for i in range(4):
+        a, b = quad[i - 1] - quad[i], quad[(i + 1) % 4] - quad[i]
+        if abs(float(np.dot(a, b))) / (np.linalg.norm(a) * np.linalg.norm(b)) > MAX_COSINE:
+            return None
+    long_side, short_side = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
     aspect = max(long_side, short_side) / min(long_side, short_side)
-    return quad if MIN_ASPECT <= aspect <= MAX_ASPECT else None
+    return _refine(quad, contour) if MIN_ASPECT <= aspect <= MAX_ASPECT else None
+
+
+def _refine(quad: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """Sharp corners: a line fitted to the contour along the middle of each side, and the
+    lines' crossings (approxPolyDP's vertices lie on the rounded corners, inside the card)."""
+    points = contour.reshape(-1, 2).astype(np.float32)
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        direction = (b - a) / np.linalg.norm(b - a)
+        along = (points - a) @ direction
+        across = np.abs((points - a) @ np.array([-direction[1], direction[0]]))
+        length = float(np.linalg.norm(b - a))
+        near = points[(along > 0.15 * length) & (along < 0.85 * length) & (across < 0.03 * length + 3)]
+        if len(near) < 2:
+            return quad
+        vx, vy, x0, y0 = cv2.fitLine(near, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0]), np.array([vx, vy])))
+    corners = []
+    for i in range(4):
+        (p, u), (q, v) = lines[i - 1], lines[i]
+        matrix = np.array([u, -v]).T
+        if abs(np.linalg.det(matrix)) < 1e-6:
+            return quad
+        t = np.linalg.solve(matrix, q - p)[0]
+        corners.append(p + t * u)
+    refined = np.array(corners, np.float32)
+    return (
+        refined if float(np.abs(refined - quad).max()) < 0.1 * max(1.0, float(np.ptp(quad[:, 0]))) else quad
+    )
 
 
 def clockwise(quad: np.ndarray) -> np.ndarray:
