@@ -69,6 +69,8 @@ def json_lines(records: QuerySet[OcrRecord]) -> Iterator[str]:
             "duration_ms": record.duration_ms,
             "created_at": record.created_at.isoformat(),
         }
+        if "idcard" in record.extra:  # task=idcard: the card's fields
+            row["idcard"] = record.extra["idcard"]
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
 

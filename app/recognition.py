@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from app import images, layout, memory, orientation, pdf
+from app import idcard, images, layout, memory, orientation, pdf
 from app.engines import registry
 from app.engines.base import Engine, Options, Picture, Result
 from app.errors import InvalidInput
@@ -165,7 +165,6 @@ def _read_image(engine: Engine, options: Options, image: Image.Image, route: boo
 
 def _read_card(engine: Engine, options: Options, image: Image.Image) -> Result:
     """An ID card: app/idcard finds, turns and parses it; the engine reads its lines."""
-    from app import idcard  # TODO top-level once app/idcard/reader.py lands
 
     document = replace(options, task="document", side="")
     card = idcard.read(image, options.side, lambda part: engine.recognize(Picture(part), document).lines)

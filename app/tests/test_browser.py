@@ -582,3 +582,36 @@ def test_api_key_is_shown_once_copied_and_works_against_the_api(server, browser)
     assert requests.get(server.url + "/api/history/", headers={"X-API-Key": key}).status_code == 401
     assert errors == []
     context.close()
+
+
+def test_an_id_card_is_read_into_a_form_beside_the_image(server, browser, tmp_path):
+    """task=idcard from the pickers: the side picker appears, and the card's fields are shown as
+    a labelled form, on the upload page and on the record's page."""
+    from app.tests.idcards import specimen
+
+    card = specimen(7, "face", "photo")
+    path = tmp_path / "card.jpg"
+    card.image.save(path, "JPEG", quality=90)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_up(page, server, "ivan")
+    assert page.locator("#side-field").is_hidden()
+    page.select_option("#task", "idcard")
+    assert page.locator("#side-field").is_visible()
+    assert page.locator("#rotate-field").is_hidden()
+    page.select_option("#side", "face")
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector(".upload[data-state=done] .card-fields", timeout=60_000)
+    shown = {key: page.input_value(f"#card-{key}") for key in card.fields}
+    assert shown == card.fields
+    assert page.get_by_label("姓名 Name").input_value() == card.fields["name"]
+    shot(page, "idcard-upload")
+    with page.expect_navigation():
+        page.click(".upload a:text('Open')")
+    page.wait_for_selector(".card-fields")
+    assert page.input_value("#card-num") == card.fields["num"]
+    assert no_horizontal_scroll(page)
+    shot(page, "idcard-record")
+    assert errors == []
+    context.close()

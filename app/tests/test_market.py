@@ -3,13 +3,16 @@ urllib, no Content-Type, `configure` as JSON text, any status but 200 is failure
 live server."""
 
 import json
+import math
+import re
 
 import pytest
 from PIL import Image
 
 from app.models import OcrRecord
+from app.tests.idcards import specimen
 from app.tests.imaging import CJK_FONT, cer, chinese_lines, encode, english_lines, render
-from app.tests.market_demo import demo
+from app.tests.market_demo import demo, predict
 
 GENERAL = "/api/predict/ocr_general"
 LINES = english_lines(3, seed=23)
@@ -152,3 +155,88 @@ def encode_b64(data: bytes) -> str:
     import base64
 
     return base64.b64encode(data).decode()
+
+
+# --- the ID-card product ----------------------------------------------------------------
+
+IDCARD = "/rest/160601/ocr/ocr_idcard.json"
+
+
+def card_bytes(card) -> bytes:
+    return encode(card.image, "JPEG", quality=90) if card.image.mode == "RGB" else encode(card.image)
+
+
+def assert_region(region: list[dict], card) -> None:
+    """card_region: counter-clockwise from the top-left (TL, BL, BR, TR), each corner within
+    5 % of the card's diagonal."""
+    tl, tr, br, bl = card.corners
+    for got, want in zip(region, (tl, bl, br, tr), strict=True):
+        assert math.dist((got["x"], got["y"]), want) <= 0.05 * card.diagonal, (region, card.corners)
+
+
+@pytest.mark.parametrize("old_format", [False, True], ids=["new-format", "old-format"])
+def test_idcard_face_as_the_demo_sends_it(market, user, old_format):
+    card = specimen(3, "face", "photo")
+    stat, _, result = market(IDCARD, card_bytes(card), {"side": "face"}, old_format)
+    assert stat == 200, result
+    assert {key: result[key] for key in card.fields} == card.fields
+    assert result["success"] is True
+    assert result["config_str"] == '{"side":"face"}'
+    assert re.fullmatch(r"\d{14}_[0-9a-f]{32}", result["request_id"])
+    assert_region(result["card_region"], card)
+    (left, top), _, (right, bottom), _ = card.face
+    centre = result["face_rect"]["center"]
+    assert left <= centre["x"] <= right
+    assert top <= centre["y"] <= bottom
+    assert set(result["face_rect"]) == {"angle", "center", "size"}
+    assert len(result["face_rect_vertices"]) == 4
+    record = OcrRecord.objects.get(owner=user)
+    assert (record.task, record.engine, record.options["side"]) == ("idcard", "rapidocr", "face")
+    assert record.extra["idcard"]["num"] == card.fields["num"]
+
+
+def test_idcard_back_and_the_default_side(market):
+    card = specimen(4, "back", "plain")
+    stat, _, back = market(IDCARD, card_bytes(card), {"side": "back"})
+    assert stat == 200
+    assert {key: back[key] for key in ("issue", "start_date", "end_date")} == card.fields
+    assert back["success"] is True
+    assert "name" not in back
+    face = specimen(4, "face", "plain")
+    stat, _, default = market(IDCARD, card_bytes(face), None)  # the demo's config = None
+    assert stat == 200
+    assert default["name"] == face.fields["name"]
+    assert default["config_str"] == "{}"
+
+
+def test_idcard_from_an_image_url(live_server, key, image_server, settings):
+    """`image` an http(s) URL (the demo's predict() with the URL where its base64 goes),
+    fetched through the SSRF guard: refused until the address is allowed."""
+    base, routes = image_server
+    card = specimen(5, "face", "turned90")
+    routes["/card.png"] = (200, {"Content-Type": "image/png"}, encode(card.image))
+    url = f"{live_server.url}{IDCARD}"
+    stat, header, _ = predict(url, key, f"{base}/card.png", {"side": "face"}, False)
+    assert (stat, header["X-Ca-Error-Message"][:20]) == (400, "The image URL's host")
+    settings.OCR_URL_ALLOWLIST = ["127.0.0.2/32"]
+    stat, _, content = predict(url, key, f"{base}/card.png", {"side": "face"}, False)
+    assert stat == 200, content
+    assert json.loads(content)["num"] == card.fields["num"]
+
+
+def test_a_photo_without_a_card_answers_success_false_with_empty_fields(market):
+    stat, _, result = market(IDCARD, DOCUMENT, {"side": "face"})
+    assert stat == 200
+    assert result["success"] is False
+    assert all(result[key] == "" for key in ("name", "sex", "nationality", "birth", "address", "num"))
+
+
+@pytest.mark.parametrize(
+    ("config", "code"),
+    [({"side": "top"}, "invalid_choice"), ({"side": "face", "engine": "tesseract"}, "unknown_option")],
+    ids=["bad-side", "unknown-option"],
+)
+def test_idcard_bad_configure(market, config, code):
+    stat, message, body = market(IDCARD, DOCUMENT, config)
+    assert (stat, json.loads(body)["error"]["code"]) == (400, code)
+    assert message

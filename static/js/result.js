@@ -163,6 +163,33 @@ function rovingFocus(list) {
   });
 }
 
+// task=idcard: the card's fields, as a read-only form (each field labelled, copyable).
+const CARD_FIELDS = [
+  ["name", "姓名 Name"],
+  ["sex", "性别 Sex"],
+  ["nationality", "民族 Nationality"],
+  ["birth", "出生 Date of birth"],
+  ["address", "住址 Address"],
+  ["num", "公民身份号码 ID number"],
+  ["issue", "签发机关 Issued by"],
+  ["start_date", "有效期限 Valid from"],
+  ["end_date", "有效期限 Valid until"],
+];
+
+function cardFields(card) {
+  const rows = CARD_FIELDS.filter(([key]) => key in card).map(([key, label]) => {
+    const id = `card-${key}`;
+    const input = el("input", { id, name: key, type: "text", readonly: true, class: "card-fields__input" });
+    input.value = card[key];
+    if (!card[key]) input.placeholder = "not read";
+    return el("div", { class: "field" }, el("label", { for: id }, label), input);
+  });
+  const verdict = card.success
+    ? el("p", { class: "card-fields__status muted" }, "Every field was read; the number's check digit, birth date and sex agree.")
+    : el("p", { class: "alert alert--error card-fields__status", role: "status" }, "Some fields could not be read: they are left empty.");
+  return el("form", { class: "card-fields", "aria-label": "ID card fields" }, verdict, rows);
+}
+
 function meta(record) {
   const facts = [
     ["Engine", record.engine],
@@ -227,7 +254,7 @@ export function renderResult(container, record, { recordUrl = "" } = {}) {
     meta(record),
     failed
       ? el("div", { class: "alert alert--error", role: "alert" }, record.error || "Recognition failed.")
-      : [toolbar, lineList(record)],
+      : [toolbar, record.idcard ? cardFields(record.idcard) : null, lineList(record)],
   );
   const root = el("div", { class: "result" }, el("div", { class: "result__media" }, fig), text);
   linkHighlights(root);

@@ -13,6 +13,7 @@ const pickers = {
   lang: document.getElementById("lang"),
   task: document.getElementById("task"),
   rotate: document.getElementById("rotate"),
+  side: document.getElementById("side"),
 };
 const note = document.getElementById("options-note");
 const maxBytes = Number(root.dataset.maxBytes);
@@ -26,7 +27,14 @@ const ENGINE_LABELS = {
   ddddocr: "ddddocr (captchas)",
 };
 const LANGUAGE_LABELS = { eng: "English", chi_sim: "Chinese (simplified)" };
-const TASK_LABELS = { document: "Document", text: "Captcha text", math: "Captcha sum", detect: "Captcha boxes" };
+const TASK_LABELS = {
+  document: "Document",
+  idcard: "ID card (China)",
+  line: "One line",
+  text: "Captcha text",
+  math: "Captcha sum",
+  detect: "Captcha boxes",
+};
 
 const languageLabel = (code) =>
   code
@@ -81,7 +89,9 @@ function refreshPickers(saved = {}) {
   const captcha = !engine && pickers.task.value !== "";
   pickers.lang.disabled = (engine && !engine.languages.length) || captcha;
   pickers.task.disabled = pickers.task.options.length < 2;
-  document.getElementById("rotate-field").hidden = pickers.engine.value !== "rapidocr";
+  const documentTask = ["", "document"].includes(pickers.task.value);
+  document.getElementById("rotate-field").hidden = pickers.engine.value !== "rapidocr" || !documentTask;
+  document.getElementById("side-field").hidden = pickers.task.value !== "idcard";
 }
 
 function saveOptions() {
@@ -170,7 +180,9 @@ function currentOptions() {
     engine: pickers.engine.value || "auto",
     lang: pickers.lang.disabled ? "" : pickers.lang.value,
     task: pickers.task.value,
-    rotate: pickers.engine.value === "rapidocr" && pickers.rotate.checked,
+    rotate:
+      pickers.engine.value === "rapidocr" && ["", "document"].includes(pickers.task.value) && pickers.rotate.checked,
+    side: pickers.task.value === "idcard" ? pickers.side.value : "",
   };
 }
 
