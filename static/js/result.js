@@ -182,7 +182,8 @@ function cardFields(card) {
     const input = el("input", { id, name: key, type: "text", readonly: true, class: "card-fields__input" });
     input.value = card[key];
     if (!card[key]) input.placeholder = "not read";
-    return el("div", { class: "field" }, el("label", { for: id }, label), input);
+    const wide = key === "address" || key === "issue"; // long text gets the whole row
+    return el("div", { class: wide ? "field card-fields__wide" : "field" }, el("label", { for: id }, label), input);
   });
   const verdict = card.success
     ? el("p", { class: "card-fields__status muted" }, "Every field was read; the number's check digit, birth date and sex agree.")
