@@ -115,18 +115,13 @@ class OcrApiServerView(DialectView, APIView):
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         response = super().handle_exception(exc)  # the status and message the API would give
-        error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
+        error = api_error(response)
         if self.kwargs.get("ret_type") != "json":
             body = HttpResponse("", status=response.status_code, content_type="text/plain; charset=utf-8")
         else:
             message = error.get("message", "")
             body = Response({"status": 404, "result": "", "msg": message}, status=response.status_code)
-        for header in ("WWW-Authenticate", "Retry-After"):
-            if header in response:
-                body[header] = response[header]
-        if code := error.get("code"):
-            body["X-Error-Code"] = code
-        return body
+        return with_error_headers(body, response)
 
     @cached_property
     def body_json(self) -> dict[str, Any] | None:
@@ -151,6 +146,23 @@ class OcrApiServerView(DialectView, APIView):
         if not encoded:
             raise InvalidInput(f"Send the image as base64 in the JSON field `{field}`.", code="missing_image")
         return inputs.read_base64(encoded), ""
+
+
+def api_error(response: HttpResponse) -> dict[str, Any]:
+    """The API's {"code", "message"} in an error response (app/api/errors.py), or {}."""
+    data = getattr(response, "data", None)
+    return data.get("error", {}) if isinstance(data, dict) else {}
+
+
+def with_error_headers(body: HttpResponse, response: HttpResponse) -> HttpResponse:
+    """A dialect's error body with what clients act on from the API's error: when to retry,
+    how to authenticate, and the API's error code (X-Error-Code)."""
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in response:
+            body[header] = response[header]
+    if code := api_error(response).get("code"):
+        body["X-Error-Code"] = code
+    return body
 
 
 def _body_json(request) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from app.compat import ocr_api_server, rapidocr_api
+from app.compat import ocr_api_server, ocr_api_server_2024
 
 RET = r"(?:/(?P<ret_type>json|text))?/?$"
 
@@ -14,6 +14,9 @@ urlpatterns = [
         rf"^slide/(?P<algorithm>match|compare)/(?P<img_type>file|b64){RET}",
         ocr_api_server.SlideView.as_view(),
     ),
-    # rapidocr_api
-    path("ocr", rapidocr_api.RapidOcrApiView.as_view(), name="compat-rapidocr-api"),
+    # ocr_api_server 2024 (FastAPI)
+    path("slide_match", ocr_api_server_2024.SlideMatchView.as_view(), name="compat-slide-match"),
+    path("detection", ocr_api_server_2024.DetectionView.as_view(), name="compat-detection"),
+    # rapidocr_api's, or ocr_api_server 2024's, by the fields sent
+    path("ocr", ocr_api_server_2024.OcrPathView.as_view(), name="compat-rapidocr-api"),
 ]

@@ -164,10 +164,28 @@ class DdddOcrEngine(PythonPackageEngine):
         lines = [Line(text="", box=_corners(box), score=None) for box in boxes]
         return Result(lines=lines, text="", extra={"boxes": boxes})
 
-    def _charset_columns(self, value: str) -> np.ndarray | None:
-        """The model's output columns `charset` allows (0, CTC blank, always), or None for all."""
-        if not value:
-            return None
+    def classification_probability(self, image: Image.Image, charset: str = "") -> dict:
+        """ddddocr 1.5's classification(probability=True) after set_ranges(charset), the shape
+        its README decodes (each step's argmax, then repeats and "" dropped):
+        {"charsets": [...], "probability": [[one per charset] per step]}, each step's softmax
+        over the model's whole charset. With `charset`, only its characters (a preset's, 0-7) in
+        its order and "" (the CTC blank) last, -1 for one the model does not know. (1.6 answers
+        {text, probabilities, charset, confidence} instead, which 1.5's clients cannot read.)"""
+        self._check_available()
+        chars = [char for char in self._allowed_chars(charset) if char] + [""] if charset else None
+        output = self._classify(image)
+        probabilities = np.asarray(output["probabilities"], dtype=np.float32)
+        probabilities = probabilities.reshape(-1, probabilities.shape[-1])  # (steps, 1, classes)
+        known = list(output["charset"])
+        if chars is None:
+            return {"charsets": known, "probability": probabilities.tolist()}
+        index = {char: i for i, char in enumerate(known)}
+        columns = np.array([index.get(char, -1) for char in chars])
+        picked = np.where(columns >= 0, probabilities[:, columns], np.float32(-1))
+        return {"charsets": chars, "probability": picked.tolist()}
+
+    def _allowed_chars(self, value: str) -> list[str]:
+        """The characters `charset` allows, in its order: a preset's (0-7), or its own."""
         if len(value) == 1 and value.isdigit() and value not in PRESETS:
             raise InvalidInput(
                 f"charset preset {value} does not exist; use 0-7 or a string of the allowed characters.",
@@ -175,11 +193,16 @@ class DdddOcrEngine(PythonPackageEngine):
             )
         if len(value) > MAX_CHARSET:
             raise InvalidInput(f"charset is longer than {MAX_CHARSET} characters.", code="invalid_charset")
-        charset = self._run(self._model.get).get_charset()
         if value == "7":
-            allowed = {char for char in charset if char not in PRESETS["6"]}
-        else:
-            allowed = set(PRESETS.get(value, value))
+            return [char for char in self._run(self._model.get).get_charset() if char not in PRESETS["6"]]
+        return list(dict.fromkeys(PRESETS.get(value, value)))
+
+    def _charset_columns(self, value: str) -> np.ndarray | None:
+        """The model's output columns `charset` allows (0, CTC blank, always), or None for all."""
+        if not value:
+            return None
+        allowed = set(self._allowed_chars(value))
+        charset = self._run(self._model.get).get_charset()
         columns = [i for i, char in enumerate(charset) if char and char in allowed]
         if not columns:
             raise InvalidInput(f"ddddocr reads none of the characters in {value!r}.", code="invalid_charset")
