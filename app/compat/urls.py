@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from app.compat import ocr_api_server, ocr_api_server_2024
+from app.compat import market_views, ocr_api_server, ocr_api_server_2024
 
 RET = r"(?:/(?P<ret_type>json|text))?/?$"
 
@@ -19,4 +19,7 @@ urlpatterns = [
     path("detection", ocr_api_server_2024.DetectionView.as_view(), name="compat-detection"),
     # rapidocr_api's, or ocr_api_server 2024's, by the fields sent
     path("ocr", ocr_api_server_2024.OcrPathView.as_view(), name="compat-rapidocr-api"),
+    # the cloud market's products (Aliyun)
+    path("rest/160601/ocr/ocr_idcard.json", market_views.IdCardView.as_view(), name="compat-market-idcard"),
+    path("api/predict/ocr_general", market_views.GeneralView.as_view(), name="compat-market-general"),
 ]
