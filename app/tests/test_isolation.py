@@ -373,6 +373,11 @@ REVOKED_KEY_CALLS = {
         "POST", "/slide/compare/file/json", lambda w: {"target_img": upload(), "bg_img": upload()}
     ),
     "rapidocr_api": Call("POST", "/ocr", lambda w: {"image_file": upload()}),
+    "ocr_api_server 2024 ocr": Call("POST", "/ocr", lambda w: {"file": upload()}),
+    "ocr_api_server 2024 detection": Call("POST", "/detection", lambda w: {"image": IMAGE_B64}),
+    "ocr_api_server 2024 slide": Call(
+        "POST", "/slide_match", lambda w: {"target_file": upload(), "background_file": upload()}
+    ),
     # the market's stock demo: a JSON body labelled as a form (urllib's default)
     "market general": Call("POST", "/api/predict/ocr_general", market_demo_body, content_type=FORM),
     "market idcard": Call("POST", "/rest/160601/ocr/ocr_idcard.json", market_demo_body, content_type=FORM),
@@ -498,6 +503,9 @@ DIALECTS = {
     ),
     "ocr_api_server b64": Dialect(
         "basic user:key", REVOKED_KEY_CALLS["ocr_api_server b64"], lambda r: r.content.decode(), 200, 200
+    ),
+    "ocr_api_server 2024": Dialect(
+        "basic", REVOKED_KEY_CALLS["ocr_api_server 2024 ocr"], lambda r: r.json()["data"], 200, 200
     ),
     "rapidocr_api": Dialect(
         "x-api-key",
