@@ -45,7 +45,6 @@ from app.compat import rapidocr_api
 from app.compat.access import DialectView
 from app.compat.ocr_api_server import Base64Text, api_error, validated, with_error_headers
 from app.errors import InvalidInput
-from app.services.captcha import classification_probability
 
 NO_IMAGE = "Either file or image must be provided"
 NO_SLIDE_IMAGES = "Both target and background must be provided"
@@ -156,7 +155,7 @@ class OcrView(OcrApiServer2024View):
             owner=owner, data=data, file_name=file_name, engine="ddddocr", task="text", charset=charset
         ).record
         if fields["probability"]:
-            return self.reply(classification_probability(data=data, charset=charset))
+            return self.reply(services.classification_probability(data=data, charset=charset))
         return self.reply(record.text)
 
 

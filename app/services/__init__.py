@@ -9,12 +9,13 @@ from app.services.accounts import (
     register_user,
     revoke_api_key,
 )
-from app.services.captcha import solve_slide
+from app.services.captcha import classification_probability, solve_slide
 from app.services.ocr import Recognition, create_batch, delete_record, recognize, run_job
 
 __all__ = [
     "Recognition",
     "change_password",
+    "classification_probability",
     "create_api_key",
     "create_batch",
     "delete_record",
