@@ -45,6 +45,21 @@ def api(user) -> APIClient:
 
 
 @pytest.fixture
+def key(user) -> str:
+    """An API key of `user`, as the older services' clients send one."""
+    from app import services
+
+    return services.create_api_key(owner=user, name="old client")[1]
+
+
+@pytest.fixture
+def server(live_server, key):
+    """The live server's URL and the header an old client adds (only its host changes).
+    test_browser.py and test_fetch.py have servers of their own under this name."""
+    return live_server.url, {"Authorization": f"Basic {key}"}
+
+
+@pytest.fixture
 def anon() -> APIClient:
     return APIClient()
 

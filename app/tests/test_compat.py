@@ -5,7 +5,6 @@ import ast
 import base64
 import json
 
-import pytest
 import requests
 from PIL import Image
 
@@ -17,19 +16,6 @@ LINES = english_lines(3, seed=41)
 DOCUMENT = encode(render(LINES))
 CAPTCHA_TEXT = "x8pq2"
 CAPTCHA = encode(render([CAPTCHA_TEXT], size=40, pad=8))
-
-
-@pytest.fixture
-def key(user) -> str:
-    from app import services
-
-    return services.create_api_key(owner=user, name="old client")[1]
-
-
-@pytest.fixture
-def server(live_server, key):
-    """The live server's URL and the header an old client adds (only its host changes)."""
-    return live_server.url, {"Authorization": f"Basic {key}"}
 
 
 # --- ocr_api_server ---------------------------------------------------------------------

@@ -8,7 +8,6 @@ import pytest
 import requests
 from PIL import Image
 
-from app import services
 from app.models import OcrRecord
 from app.tests.captchas import captcha, characters_scene, darken, place, puzzle_mask, texture
 from app.tests.imaging import encode, render
@@ -21,17 +20,6 @@ SUCCESS = {"code": 200, "message": "Success"}
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-@pytest.fixture
-def key(user) -> str:
-    return services.create_api_key(owner=user, name="2024 client")[1]
-
-
-@pytest.fixture
-def server(live_server, key):
-    """The live server's URL and the header the client adds (only its host changes)."""
-    return live_server.url, {"Authorization": f"Basic {key}"}
 
 
 def post(server, path: str, **kwargs) -> requests.Response:

@@ -27,13 +27,6 @@ CONFIGURE = {
 
 
 @pytest.fixture
-def key(user) -> str:
-    from app import services
-
-    return services.create_api_key(owner=user, name="market demo")[1]
-
-
-@pytest.fixture
 def market(live_server, key):
     """Runs the demo against a path of the live server with the user's key."""
 
