@@ -22,10 +22,12 @@ MIN_ASPECT, MAX_ASPECT = 1.45, 1.75  # a perspective view shortens one side
 MIN_SHARE = 0.08  # of the image's area: smaller quadrilaterals are print on the card, not the card
 MIN_FILL = 0.85  # contour area / quadrilateral area
 MIN_PARALLEL = 0.85  # the shorter of two opposite sides / the longer
+MIN_ON_SIDES = 0.9  # of the contour's length along the quadrilateral's sides
 MAX_COSINE = 0.2  # of each corner's angle: within about 78-102 degrees
 # openings of the cut images (pixels of the downscale): the larger one takes off what touches the
 # card (a cup's rim) at the cost of rounding its corners by a few pixels
 OPENINGS = (5, 17)
+FAINT_EDGES = ((20, 60), (10, 30))  # Canny thresholds for the colour channels' edges
 THRESHOLDS = (90, 120, 150, 175, 200, 220)  # levels of grey and paleness cut at
 DETECT_SIDE = 720  # long side of the downscale the edges are looked for in
 
@@ -60,6 +62,14 @@ def _best_quad(small: np.ndarray) -> np.ndarray | None:
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
     pale = cv2.GaussianBlur(cv2.subtract(hsv[:, :, 2], hsv[:, :, 1]), (5, 5), 0)
     masks = [cv2.dilate(cv2.Canny(gray, 40, 120), np.ones((3, 3), np.uint8), iterations=2)]
+    # a card against something nearly as light (a white cup) differs from it in colour: edges
+    # of each channel, at low thresholds
+    channels = [cv2.GaussianBlur(small[:, :, index], (3, 3), 0) for index in range(3)]
+    for low, high in FAINT_EDGES:
+        edges = np.zeros(gray.shape, np.uint8)
+        for channel in channels:
+            edges |= cv2.Canny(channel, low, high)
+        masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8)))
     for channel in (gray, pale):
         for level in THRESHOLDS:
             cut = (channel >= level).astype(np.uint8) * 255
@@ -105,7 +115,21 @@ def _quad(contour: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
             return None
     long_side, short_side = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
     aspect = max(long_side, short_side) / min(long_side, short_side)
-    return _refine(quad, contour) if MIN_ASPECT <= aspect <= MAX_ASPECT else None
+    if not MIN_ASPECT <= aspect <= MAX_ASPECT:
+        return None
+    sharp = _refine(quad, contour)
+    return sharp if _on_sides(contour, sharp, short_side) >= MIN_ON_SIDES else None
+
+
+def _on_sides(contour: np.ndarray, quad: np.ndarray, short_side: float) -> float:
+    """The share of the contour's length that runs along the quadrilateral's sides: nearly all
+    of a card's; a card merged with a patch of the ground beside it strays off them."""
+    points = contour.reshape(-1, 2).astype(np.float32)
+    steps = np.linalg.norm(np.roll(points, -1, axis=0) - points, axis=1)
+    near = 0.02 * short_side + 2
+    distance = np.array([abs(cv2.pointPolygonTest(quad, (float(x), float(y)), True)) for x, y in points])
+    on = (distance <= near) & (np.roll(distance, -1) <= near)
+    return float(steps[on].sum() / max(steps.sum(), 1e-6))
 
 
 def _refine(quad: np.ndarray, contour: np.ndarray) -> np.ndarray:
