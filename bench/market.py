@@ -119,14 +119,15 @@ def bench_general(stack, key: str) -> list[dict]:
         assert api.status_code == 201, api.text
         api_cer = cer(truth, api.json()["text"])
         rows.append(common.row(BENCH, f"general {name}: /api/ocr/ CER", api_cer, "CER"))
-        rows.append(
-            common.row(BENCH, f"general {name}: market CER", market_cer, "CER", "= API", market_cer == api_cer)
-        )
+        same = market_cer == api_cer
+        rows.append(common.row(BENCH, f"general {name}: market CER", market_cer, "CER", "= API", same))
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cards", type=int, default=12)
     common.add_json_argument(parser)
     args = parser.parse_args()
