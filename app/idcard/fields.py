@@ -38,6 +38,19 @@ FACE_VALUES_X = 0.165  # the face side's labels end here
 BACK_VALUES_X = 0.385
 PHOTO_LEFT = 0.60  # face side: text right of this is not the address
 ADDRESS_BOTTOM = 0.74  # the address's lines end above the number's row
+# Traditional forms the recognizer gives for characters the card prints simplified (漢 for 汉,
+# 門 for 门): the same characters, so read as the card prints them.
+_TRADITIONAL = (
+    "漢廈門內區號東華國長陽龍園單棟灣莊橋蘇廣縣鄉鎮層樓車頭寧遼貴雲陝肅維爾臺濟鄭粵閩贛滬瀋進興設豐勝與學場館廠關機發簽"
+    "滿壯鮮薩達納頗錫烏別羅溫獨倫諾鳳義紅飛麗靜強軍濤傑豔輝鵬軒曉蘭陳楊黃趙吳劉張孫馬許鄧馮蕭葉呂盧鍾譚陸賈韋鄒閆賀顧龔"
+    "萬錢嚴湯歐諸衛寶齊貢雙優傳護"
+)
+_SIMPLIFIED = (
+    "汉厦门内区号东华国长阳龙园单栋湾庄桥苏广县乡镇层楼车头宁辽贵云陕肃维尔台济郑粤闽赣沪沈进兴设丰胜与学场馆厂关机发签"
+    "满壮鲜萨达纳颇锡乌别罗温独伦诺凤义红飞丽静强军涛杰艳辉鹏轩晓兰陈杨黄赵吴刘张孙马许邓冯萧叶吕卢钟谭陆贾韦邹闫贺顾龚"
+    "万钱严汤欧诸卫宝齐贡双优传护"
+)
+SIMPLIFIED = str.maketrans(_TRADITIONAL, _SIMPLIFIED)
 LABELS = {
     "name": "姓名",
     "sex": "性别",
@@ -84,7 +97,7 @@ def _height(line: Line) -> float:
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"\s", "", text)
+    return re.sub(r"\s", "", text).translate(SIMPLIFIED)
 
 
 def rows(lines: list[Line]) -> list[Row]:
@@ -161,7 +174,7 @@ def _parse_face(found: list[Row]) -> dict[str, str]:
     fields["num"] = number.find(_value(num_row, LABELS["num"], left=0)) if num_row else ""
 
     fields["address"] = _address(found, birth_row, num_row)
-    fields["birth"] = _birth(birth_digits, fields["num"])
+    fields["birth"] = _birth(birth_digits, fields["num"], _value(birth_row, LABELS["birth"], left=0))
     if fields["sex"] not in ("男", "女") and sex_text and number.is_valid(fields["num"]):
         fields["sex"] = number.sex(fields["num"])  # the printed one misread: the number's says it
     return fields
@@ -200,18 +213,18 @@ def _birth_digits(text: str) -> list[str]:
     return groups[:3]
 
 
-def _birth(digits: list[str], num: str) -> str:
-    """YYYYMMDD as printed; from the number where the print was misread and what was read of
-    it (at least the year) agrees with the number."""
+def _birth(digits: list[str], num: str, text: str) -> str:
+    """YYYYMMDD: the number's when what was printed reads as its year, month and day in turn
+    (whatever else was read between: 1958 3年10月28日); else as printed, when that is a date."""
+    if number.is_valid(num):
+        year, month, day = number.birth(num)[:4], int(number.birth(num)[4:6]), int(number.birth(num)[6:])
+        pattern = rf"{year}\D*?\d*?\D*?0?{month}\D+0?{day}(\D|$)"
+        if re.search(pattern, text.translate(number.LOOKALIKES)):
+            return number.birth(num)
     if len(digits) == 3 and len(digits[0]) == 4 and all(1 <= len(part) <= 2 for part in digits[1:]):
         printed = f"{digits[0]}{int(digits[1]):02d}{int(digits[2]):02d}"
         if number.is_date(printed):
             return printed
-    if number.is_valid(num) and digits and digits[0] == number.birth(num)[:4]:
-        from_number = number.birth(num)
-        month_day = [str(int(from_number[4:6])), str(int(from_number[6:]))]
-        if all(part.lstrip("0") == expected for part, expected in zip(digits[1:], month_day, strict=False)):
-            return from_number
     return ""
 
 

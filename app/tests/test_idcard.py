@@ -151,6 +151,26 @@ def test_fields_by_label_and_by_place():
     }
 
 
+@pytest.mark.parametrize(
+    ("birth_text", "sex_text", "birth", "nationality"),
+    [
+        ("1980 年 7 月 9 日", "性别男民族汉", "19800709", "汉"),
+        ("19803年7月9日", "性别男民族漢", "19800709", "汉"),  # a stray digit; 漢 is 汉 as the card prints it
+        ("1980年7月9", "性别男民族汉", "19800709", "汉"),  # 日 lost: the number says the same
+        ("2013年05月06日", "性别男民族汉", "20130506", "汉"),  # disagreeing with the number: as printed
+        ("19 年 月 日", "性别男民族汉", "", "汉"),  # not read
+    ],
+)
+def test_birth_and_nationality(birth_text, sex_text, birth, nationality):
+    lines = [
+        _line(sex_text, 56, 158, 380, 192),
+        _line(birth_text, 150, 220, 460, 252),
+        _line("330110198007090012", 300, 446, 740, 480),
+    ]
+    read = fields.parse("face", lines)
+    assert (read["birth"], read["nationality"], read["sex"]) == (birth, nationality, "男")
+
+
 # ---- drawn cards ------------------------------------------------------------------------------
 
 
