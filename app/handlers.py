@@ -31,6 +31,7 @@ from app.api.errors import (
     error_body,
     json_server_error,
 )
+from app.compat import market
 
 # The API and the older services' paths (app/compat/urls.py: /ping, /ocr, /ocr|det/…, /slide/…,
 # /slide_match, /detection, the market's /rest/…), and /media/ (image URLs the API hands out).
@@ -52,7 +53,7 @@ def wants_json(request: HttpRequest) -> bool:
 
 
 def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
-    headers = {"Cache-Control": "no-store", **(headers or {})}
+    headers = {"Cache-Control": "no-store", **market.error_header(message), **(headers or {})}
     return JsonResponse(error_body(code, message), status=status, headers=headers)
 
 

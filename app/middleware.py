@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.http import JsonResponse
 
+from app.compat import market
+
 
 class RequestSizeLimitMiddleware:
     def __init__(self, get_response):
@@ -15,13 +17,10 @@ class RequestSizeLimitMiddleware:
             length = 0
         limit = settings.OCR_MAX_REQUEST_BYTES
         if length > limit:
+            message = f"The request body is {length} bytes; the limit is {limit} bytes."
             return JsonResponse(
-                {
-                    "error": {
-                        "code": "too_large",
-                        "message": f"The request body is {length} bytes; the limit is {limit} bytes.",
-                    }
-                },
+                {"error": {"code": "too_large", "message": message}},
                 status=413,
+                headers=market.error_header(message),
             )
         return self.get_response(request)

@@ -193,7 +193,13 @@ def _as_field_error(function, value):
 
 
 def add_error_header(response: Response) -> None:
-    """Market clients read the reason from X-Ca-Error-Message. The message may echo the
-    client's input: a newline in it would be a BadHeaderError (500), so it is made printable."""
-    message = "".join(c if c.isprintable() else " " for c in response.data["error"]["message"])
-    response["X-Ca-Error-Message"] = message.encode("latin-1", "replace").decode("latin-1")[:HEADER_SHOWN]
+    """Market clients read the reason from X-Ca-Error-Message (every error of the API's)."""
+    response.headers.update(error_header(response.data["error"]["message"]))
+
+
+def error_header(message: str) -> dict[str, str]:
+    """The header, for an error answered outside DRF too (app/middleware.py, app/handlers.py).
+    The message may echo the client's input: a newline in it would be a BadHeaderError (500),
+    so it is made printable, in the header's Latin-1."""
+    printable = "".join(c if c.isprintable() else " " for c in message)
+    return {"X-Ca-Error-Message": printable.encode("latin-1", "replace").decode("latin-1")[:HEADER_SHOWN]}

@@ -233,3 +233,15 @@ def test_idcard_bad_configure(market, config, code):
     stat, message, body = market(IDCARD, DOCUMENT, config)
     assert (stat, json.loads(body)["error"]["code"]) == (400, code)
     assert message
+
+
+def test_errors_outside_the_views_carry_the_header_too(market, settings):
+    """A body over the limit (refused from its Content-Length, before any view) and a product
+    path that does not exist: the demo still finds the reason in X-Ca-Error-Message."""
+    settings.OCR_MAX_REQUEST_BYTES = 10_000
+    stat, message, body = market(GENERAL, DOCUMENT, None)
+    assert (stat, json.loads(body)["error"]["code"]) == (413, "too_large")
+    assert message.startswith("The request body is ")
+    stat, message, body = market("/rest/160601/ocr/ocr_vehicle.json", DOCUMENT[:100], None)
+    assert (stat, json.loads(body)["error"]["code"]) == (404, "not_found")
+    assert message
