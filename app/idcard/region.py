@@ -207,6 +207,17 @@ def homography(corners: np.ndarray, turn: int) -> np.ndarray:
 
 
 def warp(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The canonical upright card. A card much larger in the source (a phone's photo) is first
+    shrunk by area averaging, as a perspective warp alone would alias its print."""
+    corners = to_source(np.array([[0, 0], [WIDTH, 0], [WIDTH, HEIGHT], [0, HEIGHT]], np.float64), matrix)
+    across = np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])
+    factor = float(across) / 2 / WIDTH
+    if factor > 1.5:
+        height, width = rgb.shape[:2]
+        size = (max(1, round(width / factor)), max(1, round(height / factor)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        stretch = np.diag([width / size[0], height / size[1], 1.0])  # small pixels -> source pixels
+        rgb, matrix = small, matrix @ stretch
     return cv2.warpPerspective(
         rgb, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
