@@ -194,7 +194,8 @@ def _as_field_error(function, value):
 
 def add_error_header(response: Response) -> None:
     """Market clients read the reason from X-Ca-Error-Message (every error of the API's)."""
-    response.headers.update(error_header(response.data["error"]["message"]))
+    for name, value in error_header(response.data["error"]["message"]).items():
+        response[name] = value
 
 
 def error_header(message: str) -> dict[str, str]:
