@@ -796,7 +796,8 @@ CASES = [
     ),
     case("oas-no-key", "/ocr/file", upload(PNG), 401, "not_authenticated", auth=anonymous, shape=OAS_TEXT),
     # rapidocr_api: no documented error shape, so the API's envelope
-    case("rapidocr-api-no-image", "/ocr", form(image="x"), 400, "missing_image", auth=BASIC),
+    # (a form with `image` is today's ocr_api_server's: test_compat_ocr_api_server_2024.py)
+    case("rapidocr-api-no-image", "/ocr", form(use_det="true"), 400, "missing_image", auth=BASIC),
     case("rapidocr-api-bad-base64", "/ocr", form(image_data="%%%"), 400, "invalid_base64", auth=BASIC),
     case(
         "rapidocr-api-truncated-jpeg",
