@@ -70,6 +70,7 @@ def _best_quad(small: np.ndarray) -> np.ndarray | None:
         for channel in channels:
             edges |= cv2.Canny(channel, low, high)
         masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8)))
+        masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8), iterations=4))  # bridges short gaps
     for channel in (gray, pale):
         for level in THRESHOLDS:
             cut = (channel >= level).astype(np.uint8) * 255
