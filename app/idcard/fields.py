@@ -51,6 +51,17 @@ _SIMPLIFIED = (
     "万钱严汤欧诸卫宝齐贡双优传护"
 )
 SIMPLIFIED = str.maketrans(_TRADITIONAL, _SIMPLIFIED)
+# RapidOCR reads the 门 of a city's name as 内 (厦门市 -> 厦内市, on most drawn cards). No city's
+# name has 内 before 市 (内江市 begins with it), so these are read as the cities they are.
+MISREAD_PLACES = {
+    "厦内市": "厦门市",
+    "江内市": "江门市",
+    "荆内市": "荆门市",
+    "天内市": "天门市",
+    "玉内市": "玉门市",
+    "三内峡": "三门峡",
+    "内头沟": "门头沟",
+}
 LABELS = {
     "name": "姓名",
     "sex": "性别",
@@ -173,7 +184,7 @@ def _parse_face(found: list[Row]) -> dict[str, str]:
         num_row = next((row for row in reversed(found) if number.find(row.text())), None)
     fields["num"] = number.find(_value(num_row, LABELS["num"], left=0)) if num_row else ""
 
-    fields["address"] = _address(found, birth_row, num_row)
+    fields["address"] = _places(_address(found, birth_row, num_row))
     fields["birth"] = _birth(birth_digits, fields["num"], _value(birth_row, LABELS["birth"], left=0))
     if fields["sex"] not in ("男", "女") and sex_text and number.is_valid(fields["num"]):
         fields["sex"] = number.sex(fields["num"])  # the printed one misread: the number's says it
@@ -228,6 +239,12 @@ def _birth(digits: list[str], num: str, text: str) -> str:
     return ""
 
 
+def _places(text: str) -> str:
+    for misread, place in MISREAD_PLACES.items():
+        text = text.replace(misread, place)
+    return text
+
+
 def _address(found: list[Row], birth_row: Row | None, num_row: Row | None) -> str:
     """The lines from 住址 down to above the number, left of the photo."""
     start_row, labelled = _find_row(found, LABELS["address"], FACE_ROWS["address"])
@@ -261,7 +278,7 @@ def _parse_back(found: list[Row]) -> dict[str, str]:
             for row in found
             if issue_row.bottom <= row.middle < bottom and row is not issue_row
         ]
-        fields["issue"] = re.sub(r"[^\u3400-\u9fff0-9A-Za-z（）()]", "", "".join(parts))
+        fields["issue"] = _places(re.sub(r"[^\u3400-\u9fff0-9A-Za-z（）()]", "", "".join(parts)))
     if validity_row is not None:
         fields["start_date"], fields["end_date"] = _validity(_value(validity_row, LABELS["validity"], left=0))
     return fields

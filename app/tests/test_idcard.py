@@ -171,6 +171,27 @@ def test_birth_and_nationality(birth_text, sex_text, birth, nationality):
     assert (read["birth"], read["nationality"], read["sex"]) == (birth, nationality, "男")
 
 
+@pytest.mark.parametrize(
+    ("issue_text", "validity_text", "read"),
+    [
+        (
+            "签发机关 杭州市公安局余杭分局",
+            "有效期限 2015.03.01-2035.03.01",
+            ("杭州市公安局余杭分局", "20150301", "20350301"),
+        ),
+        (
+            "签发机关厦内市公安局思明分局",
+            "有效期限2010.01.01-长期",
+            ("厦门市公安局思明分局", "20100101", "长期"),
+        ),
+        ("签发机关内江市公安局", "有效期限", ("内江市公安局", "", "")),  # 内江 is a city
+    ],
+)
+def test_back_fields(issue_text, validity_text, read):
+    lines = [_line(issue_text, 200, 398, 700, 428), _line(validity_text, 200, 460, 700, 490)]
+    assert fields.parse("back", lines) == dict(zip(fields.BACK_FIELDS, read, strict=True))
+
+
 # ---- drawn cards ------------------------------------------------------------------------------
 
 
