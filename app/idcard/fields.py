@@ -74,6 +74,17 @@ LABELS = {
 }
 
 
+SEPARATORS = ":：;；,，.。、·"  # what a recognizer may read between a label and its value
+# What makes a reading a card's: at least MIN_EVIDENCE of its side's printed words (labels, and
+# the back's title) found, or on the face a valid number. Without it, every field is "": the
+# fallback by place would otherwise read any page's first line as a name.
+EVIDENCE = {
+    "face": ("姓名", "性别", "民族", "出生", "住址", "公民身份号码"),
+    "back": ("中华人民共和国", "居民身份证", "签发机关", "有效期限"),
+}
+MIN_EVIDENCE = 2
+
+
 @dataclass(frozen=True)
 class Row:
     """Lines whose centres lie at one height, left to right."""
@@ -134,10 +145,10 @@ def _strip_label(text: str, label: str) -> tuple[str, bool]:
     """The text after `label` when it starts with the label, or with most of its characters
     (a misread label: 住扯, 签发机美); (text, False) when it does not."""
     if text.startswith(label):
-        return text[len(label) :], True
+        return text[len(label) :].lstrip(SEPARATORS), True
     head = text[: len(label)]
     if len(label) >= 2 and sum(char in label for char in head) >= max(1, len(label) - 1):
-        return text[len(label) :], True
+        return text[len(label) :].lstrip(SEPARATORS), True
     return text, False
 
 
@@ -164,7 +175,18 @@ def _value(row: Row | None, label: str, *, left: float) -> str:
 
 def parse(side: str, lines: list[Line]) -> dict[str, str]:
     found = [row for row in rows(lines) if row.text()]
-    return _parse_face(found) if side == "face" else _parse_back(found)
+    fields = _parse_face(found) if side == "face" else _parse_back(found)
+    if not _is_card(side, found, fields):
+        return dict.fromkeys(fields, "")
+    return fields
+
+
+def _is_card(side: str, found: list[Row], fields: dict[str, str]) -> bool:
+    if side == "face" and number.is_valid(fields["num"]):
+        return True
+    texts = [row.text() for row in found]
+    seen = sum(any(word in text or _strip_label(text, word)[1] for text in texts) for word in EVIDENCE[side])
+    return seen >= MIN_EVIDENCE
 
 
 def _parse_face(found: list[Row]) -> dict[str, str]:

@@ -47,8 +47,9 @@ class CardReading:
         if self.side == "face":
             return {
                 "address": self.fields["address"],
-                "face_rect": self.face_rect,
-                "face_rect_vertices": self.face_rect_vertices,
+                # No face found: the shape the product's clients index into, of size 0.
+                "face_rect": self.face_rect or NO_FACE_RECT,
+                "face_rect_vertices": self.face_rect_vertices or [dict(ORIGIN) for _ in range(4)],
                 "card_region": self.card_region,
                 "name": self.fields["name"],
                 "nationality": self.fields["nationality"],
@@ -63,6 +64,10 @@ class CardReading:
             "issue": self.fields["issue"],
             "success": self.success,
         }
+
+
+ORIGIN = {"x": 0.0, "y": 0.0}
+NO_FACE_RECT = {"angle": 0.0, "center": ORIGIN, "size": {"width": 0.0, "height": 0.0}}
 
 
 @dataclass

@@ -222,6 +222,10 @@ def test_a_photo_without_a_card_answers_success_false_with_empty_fields(market):
     assert stat == 200
     assert result["success"] is False
     assert all(result[key] == "" for key in ("name", "sex", "nationality", "birth", "address", "num"))
+    # no face: the shape the demo's users index into, of size 0, never a guessed face
+    origin = {"x": 0.0, "y": 0.0}
+    assert result["face_rect"] == {"angle": 0.0, "center": origin, "size": {"width": 0.0, "height": 0.0}}
+    assert result["face_rect_vertices"] == [origin] * 4
 
 
 @pytest.mark.parametrize(
