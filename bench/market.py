@@ -9,7 +9,8 @@ the market's stock demo sends them, beside the same readings in this process, in
   `configure` as JSON text, an APPCODE key). Figures: cards with every field exact, the time
   the client waits (median, p95) and the in-process read of the same image (idcard.read with
   RapidOCR, one engine thread as uWSGI's worker has). Target: a card <= 1.5 s through the stack.
-- General OCR: the bench's documents (English 10 lines, Chinese 5 lines), each to
+- General OCR: the bench's documents (English 10 lines, Chinese 5 lines), and the corpus's
+  photos, screenshots, cards and crops (../shared/corpus, read where it lies), each to
   /api/predict/ocr_general and to /api/ocr/ (engine auto, force), CER against the truth.
   Target: the market's CER equals the API's.
 """
@@ -37,6 +38,7 @@ from PIL import Image  # noqa: E402
 from app import idcard  # noqa: E402
 from app.engines.base import Options, Picture  # noqa: E402
 from app.engines.registry import ENGINES  # noqa: E402
+from app.tests import corpus  # noqa: E402
 from app.tests.idcards import VARIANTS, specimen  # noqa: E402
 from app.tests.imaging import cer, encode  # noqa: E402
 from app.tests.stack import VIA_TLS, missing_tools, running_stack  # noqa: E402
@@ -46,6 +48,8 @@ FIRST_SEED = 3000
 MAX_CARD_SECONDS = 1.5
 IDCARD_PATH = "/rest/160601/ocr/ocr_idcard.json"
 GENERAL_PATH = "/api/predict/ocr_general"
+# The corpus's kinds the general product is for: photos, screenshots, cards, crops.
+CORPUS_KINDS = ("photo", "screenshot", "card", "crop")
 
 
 def demo_post(url: str, key: str, image: bytes, config: dict) -> tuple[int, dict]:
@@ -124,6 +128,37 @@ def bench_general(stack, key: str) -> list[dict]:
     return rows
 
 
+def bench_corpus_general(stack, key: str, kinds: tuple[str, ...]) -> list[dict]:
+    """The corpus's images of these kinds (read where it lies), each to the general product
+    and to /api/ocr/: its CER (app/tests/corpus.py scores it against the manifest's truth)."""
+    rows, market_total, api_total, same = [], [0, 0], [0, 0], 0
+    entries = [
+        e
+        for e in corpus._manifest().values()
+        if e["kind"] in kinds and e.get("truth") and not e["file"].endswith(".pdf")
+    ]
+    for entry in entries:
+        data = (corpus.CORPUS / entry["file"]).read_bytes()
+        status, market = demo_post(stack.url + GENERAL_PATH, key, data, {})
+        assert status == 200, market
+        api = stack.post(
+            "/api/ocr/?force=true",
+            headers={"X-API-Key": key, **VIA_TLS},
+            files={"image": ("image", data, "application/octet-stream")},
+        ).json()
+        market_text = "\n".join(item["word"] for item in market["ret"])
+        read = [corpus.score(entry, text, None)[:2] for text in (market_text, api["text"])]
+        for total, (distance, length) in zip((market_total, api_total), read, strict=True):
+            total[0], total[1] = total[0] + distance, total[1] + length
+        same += market_text == api["text"]
+    market_cer, api_cer = market_total[0] / max(market_total[1], 1), api_total[0] / max(api_total[1], 1)
+    label = f"general corpus {'+'.join(kinds)} ({len(entries)})"
+    rows.append(common.row(BENCH, f"{label}: /api/ocr/ CER", api_cer, "CER"))
+    rows.append(common.row(BENCH, f"{label}: market CER", market_cer, "CER", "= API", market_cer == api_cer))
+    rows.append(common.row(BENCH, f"{label}: same text", same, f"of {len(entries)}"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,6 +173,8 @@ def main() -> None:
     with running_stack(UWSGI_PROCESSES="1", OCR_USER_THROTTLE="") as stack:
         key = common.api_key_headers(stack, f"bench-{uuid.uuid4().hex[:12]}")["X-API-Key"]
         rows = bench_cards(stack, key, args.cards) + bench_general(stack, key)
+        if corpus.CORPUS.is_dir():
+            rows += bench_corpus_general(stack, key, CORPUS_KINDS)
     for row in rows:
         mark = {True: "met", False: "MISSED", None: ""}[row["ok"]]
         print(f"{row['metric']:40} {row['value']:>9.3f} {row['unit']:6} {row['target']:>8} {mark}")
