@@ -6,8 +6,10 @@
 Every file of the corpus that has a truth (its manifest.json) is sent as a user sends it:
 POST /api/ocr/ in process (APIClient: auth, validation, decoding, engine, record write),
 `force=true`. Page engines and `auto` read the documents; ddddocr reads the captchas
-(`task=text`, `task=math`). Files the manifest marks `expect_error` must be refused (4xx),
-and files without truth are sent too: they must not fail (no 5xx).
+(`task=text`, `task=math`); a Chinese ID card (a card whose truth fields hold an
+18-digit number) is also read with `task=idcard`, scored on the fields it gives. Files the
+manifest marks `expect_error` must be refused (4xx), and files without truth are sent too:
+they must not fail (no 5xx).
 
 Scoring follows the manifest's `truth_scope` (whitespace ignored everywhere, case folded
 where `case_sensitive` is false and for captchas):
@@ -30,6 +32,7 @@ import argparse
 import base64
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -50,6 +53,7 @@ from app.tests.factories import UserFactory  # noqa: E402
 
 BENCH = "real"
 PAGE_ENGINES = ("tesseract", "rapidocr", "auto")
+ID_NUMBER = re.compile(r"\d{17}[\dX]")
 TESSERACT_PACKS = Path("/usr/share/tesseract-ocr/5/tessdata")
 
 
@@ -83,6 +87,12 @@ def requests_for(entry: dict, engines: tuple[str, ...]) -> list[tuple[str, dict]
     if entry["kind"] == "barcode":
         return []  # task=barcode is the "Documents out" issue's
     calls = []
+    if entry["kind"] == "card" and any(
+        ID_NUMBER.fullmatch(str(v)) for v in (entry.get("truth_fields") or {}).values()
+    ):
+        calls.append(
+            ("idcard", {"task": "idcard"})
+        )  # a Chinese ID card: its fields, as task=idcard gives them
     for name in engines:
         if name == "tesseract":
             packs = entry["lang"].split("+")
@@ -108,6 +118,8 @@ def read(client: APIClient, entry: dict, data: bytes, label: str, fields: dict) 
         text, answer = "", None
     else:
         text, answer = body.get("text") or "", body.get("result")
+        if body.get("idcard"):  # scored on the fields it read, each looked for as a truth field is
+            text = "\n".join(str(value) for value in body["idcard"].values() if isinstance(value, str))
         reading.picked = body.get("engine", "")
         if "id" in body:
             delete_record(record=OcrRecord.objects.get(pk=body["id"]))
@@ -159,7 +171,8 @@ def report(readings: list[Reading], entries: list[dict]) -> None:
         cells[reading.kind, reading.engine].readings.append(reading)
         cells["all", reading.engine].readings.append(reading)
     kinds = [*sorted({kind for kind, _ in cells} - {"all"}), "all"]
-    labels = [e for e in ("tesseract", "rapidocr", "auto", "ddddocr") if any(e == name for _, name in cells)]
+    names = ("tesseract", "rapidocr", "auto", "ddddocr", "idcard")
+    labels = [e for e in names if any(e == name for _, name in cells)]
     print(f"\n{time.strftime('%Y-%m-%d')}, {common.machine()}, commit {common.git_commit()}")
     print("CER per kind and engine; files scored / sent; median ms per file")
     print(f"  {'kind':13}" + "".join(f"{label:>26}" for label in labels))
