@@ -71,7 +71,10 @@ class ImageFields(serializers.Serializer):
 class OcrFields(ImageFields):
     probability = FormBoolean(help_text='data as {"charsets": [...], "probability": [[...] per step]}')
     charsets = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="The characters allowed."
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The characters allowed (each character itself: `3` is the digit, not a preset).",
     )
     png_fix = FormBoolean(help_text="Accepted: transparency is always flattened here.")
 
@@ -150,6 +153,8 @@ class OcrView(OcrApiServer2024View):
             raise InvalidInput(NO_IMAGE, code="missing_image")
         data, file_name = self.image(fields, "file", "image")
         charset = fields.get("charsets") or ""
+        if len(charset) == 1:  # one character there, never one of our presets (0-7): the same set
+            charset *= 2
         owner = self.owner(request)
         record = services.recognize(
             owner=owner, data=data, file_name=file_name, engine="ddddocr", task="text", charset=charset

@@ -80,6 +80,11 @@ def test_ocr_charsets_restricts_the_reading(server, user, charsets, expected):
     assert (record.text, record.options.get("charset", "")) == (expected, charsets)
 
 
+def test_ocr_charsets_of_one_character_is_that_character_not_a_preset(server):
+    """There, set_ranges("3") allows the digit 3; here 3 alone would be the preset a-zA-Z."""
+    assert answered(post(server, "/ocr", data={"image": b64(MIXED), "charsets": "3"})) == "3"
+
+
 def test_ocr_probability_without_charsets_is_every_character_per_step(server):
     data = answered(post(server, "/ocr", data={"image": b64(MIXED), "probability": "true"}))
     assert set(data) == {"charsets", "probability"}
