@@ -104,6 +104,19 @@ def bench_cards(stack, key: str, count: int) -> list[dict]:
     ]
 
 
+def general_and_api_texts(stack, key: str, data: bytes) -> tuple[str, str]:
+    """One image read by the general product (the demo's request) and by POST /api/ocr/."""
+    status, market = demo_post(stack.url + GENERAL_PATH, key, data, {})
+    assert status == 200, market
+    api = stack.post(
+        "/api/ocr/?force=true",
+        headers={"X-API-Key": key, **VIA_TLS},
+        files={"image": ("image", data, "application/octet-stream")},
+    )
+    assert api.status_code == 201, api.text
+    return "\n".join(item["word"] for item in market["ret"]), api.json()["text"]
+
+
 def bench_general(stack, key: str) -> list[dict]:
     rows = []
     documents = {
@@ -111,17 +124,8 @@ def bench_general(stack, key: str) -> list[dict]:
         "Chinese 5 lines": common.chinese_image(5),
     }
     for name, (image, truth) in documents.items():
-        data = encode(image)
-        status, market = demo_post(stack.url + GENERAL_PATH, key, data, {})
-        assert status == 200, market
-        market_cer = cer(truth, "\n".join(item["word"] for item in market["ret"]))
-        api = stack.post(
-            "/api/ocr/?force=true",
-            headers={"X-API-Key": key, **VIA_TLS},
-            files={"image": ("page.png", data, "image/png")},
-        )
-        assert api.status_code == 201, api.text
-        api_cer = cer(truth, api.json()["text"])
+        market_text, api_text = general_and_api_texts(stack, key, encode(image))
+        market_cer, api_cer = cer(truth, market_text), cer(truth, api_text)
         rows.append(common.row(BENCH, f"general {name}: /api/ocr/ CER", api_cer, "CER"))
         same = market_cer == api_cer
         rows.append(common.row(BENCH, f"general {name}: market CER", market_cer, "CER", "= API", same))
@@ -139,18 +143,11 @@ def bench_corpus_general(stack, key: str, kinds: tuple[str, ...]) -> list[dict]:
     ]
     for entry in entries:
         data = (corpus.CORPUS / entry["file"]).read_bytes()
-        status, market = demo_post(stack.url + GENERAL_PATH, key, data, {})
-        assert status == 200, market
-        api = stack.post(
-            "/api/ocr/?force=true",
-            headers={"X-API-Key": key, **VIA_TLS},
-            files={"image": ("image", data, "application/octet-stream")},
-        ).json()
-        market_text = "\n".join(item["word"] for item in market["ret"])
-        read = [corpus.score(entry, text, None)[:2] for text in (market_text, api["text"])]
+        market_text, api_text = general_and_api_texts(stack, key, data)
+        read = [corpus.score(entry, text, None)[:2] for text in (market_text, api_text)]
         for total, (distance, length) in zip((market_total, api_total), read, strict=True):
             total[0], total[1] = total[0] + distance, total[1] + length
-        same += market_text == api["text"]
+        same += market_text == api_text
     market_cer, api_cer = market_total[0] / max(market_total[1], 1), api_total[0] / max(api_total[1], 1)
     label = f"general corpus {'+'.join(kinds)} ({len(entries)})"
     rows.append(common.row(BENCH, f"{label}: /api/ocr/ CER", api_cer, "CER"))

@@ -178,18 +178,13 @@ def from_market_style(data: Mapping) -> dict:
     """The market body as POST /api/ocr/'s fields: `configure`'s options, and the image as
     `image_url` or `image_base64`. Unknown keys, at either level, are refused."""
     _known(data, ["image", "configure"])
-    configure = _as_field_error(configure_object, data.get("configure"))
+    try:
+        configure = configure_object(data.get("configure"))
+    except InvalidInput as exc:  # in POST /api/ocr/'s shape: the serializer's field error
+        raise serializers.ValidationError({"configure": [exc.message]}, code="invalid") from None
     check_options(configure, CONFIGURE_KEYS)
     call = MarketCall(data["image"], configure, old_format=False)
     return {**configure, **call.image_fields}
-
-
-def _as_field_error(function, value):
-    """The configure's InvalidInput as the serializer's field error (POST /api/ocr/'s shape)."""
-    try:
-        return function(value)
-    except InvalidInput as exc:
-        raise serializers.ValidationError({"configure": [exc.message]}, code="invalid") from None
 
 
 def add_error_header(response: Response) -> None:

@@ -105,8 +105,6 @@ def read(image: Image.Image, side: str, read_lines: ReadLines) -> CardReading:
         if fields.success(side, attempt.fields):
             break
     best = max(attempts, key=lambda attempt: attempt.score)  # the first of equals: the cue's
-    if side == "face" and best.face is None:
-        best.face = face.detect(best.card)
     return _reading(side, placement, best)
 
 
