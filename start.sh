@@ -4,6 +4,8 @@
 #                         its HTTP router, static files through WhiteNoise; SQLite, OCR in-process)
 #   ./start.sh dev        the same with Django's development server instead (reloads on code changes)
 #   ./start.sh test [ARGS] install what is missing (tests too), then run ruff and the whole pytest suite
+#   ./start.sh test-image [ARGS]  build dockerfile_base and dockerfile_product with podman and test the
+#                         image and docker-compose.yml's services as a container engine runs them (root)
 #   ./start.sh serve      production: migrate, collectstatic, uWSGI + nginx in the foreground on $PORT (8080)
 #   ./start.sh worker     a Celery worker for queued OCR jobs (needs CELERY_BROKER_URL and OCR_ASYNC=1)
 #   ./start.sh install    install only (Debian packages when root, Python packages into $VENV)
@@ -22,10 +24,13 @@ log() { printf '==> %s\n' "$*" >&2; }
 OCR_TESSERACT_LANGS=${OCR_TESSERACT_LANGS:-eng chi_sim chi_tra jpn kor fra deu spa ita por rus nld}
 SYSTEM_PACKAGES=(tesseract-ocr tesseract-ocr-osd)
 for lang in $OCR_TESSERACT_LANGS; do SYSTEM_PACKAGES+=("tesseract-ocr-${lang//_/-}"); done
-# A C compiler for the one wheel-less requirement (uWSGI builds from source); nginx for `serve`.
+# A C compiler for the one wheel-less requirement (uWSGI builds from source), installed only when
+# pip has to run; nginx for `serve`.
 BUILD_PACKAGES=(gcc libc6-dev)
-SERVE_PACKAGES=(nginx-light "${BUILD_PACKAGES[@]}")
+SERVE_PACKAGES=(nginx-light)
 TEST_PACKAGES=(fonts-dejavu-core fonts-noto-cjk chromium "${SERVE_PACKAGES[@]}")
+# test-image builds the Dockerfiles with podman on a Debian made by debootstrap.
+IMAGE_TEST_PACKAGES=(podman debootstrap)
 
 install_system() {
   local wanted=("$@") missing=()
@@ -50,10 +55,12 @@ install_python() {
     log "creating virtual environment in $VENV"
     python3 -m venv "$VENV"
   fi
-  # Reinstall only when either requirements file changed since the last install of $file.
+  # Reinstall only when a file $file reads (requirements.txt and itself) changed since its last
+  # install. The product image carries requirements.txt alone.
   local stamp="$VENV/.${file%.txt}.sha256" want
-  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  want=$(sort -u <(echo requirements.txt) <(echo "$file") | xargs cat | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    install_system "${BUILD_PACKAGES[@]}"  # only to build: an installed venv (the image's) needs none
     log "pip install -r $file"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
     "$PY" -m pip install -q --disable-pip-version-check -r "$file" 2>&1 | grep -v '^WARNING: Location' || true
@@ -208,15 +215,33 @@ print(s.OCR_MAX_REQUEST_BYTES, db['NAME'] if db['ENGINE'].endswith('sqlite3') el
   if [ "$(id -u)" -eq 0 ]; then drop_privileges "${facts#* }"; fi
   render_nginx_conf "$RUN_DIR/nginx.conf"
 
+  # nginx opens its access log, /dev/stdout, by name, which a user who does not own the
+  # stdout it inherits may not do: a container engine's pipe is root's when the image runs as
+  # its USER. Then hand it a pipe of this user's own, which cat copies to the real stdout.
+  if ! /usr/bin/test -w /dev/stdout; then exec > >(exec cat); fi
+
+  local status=0 stopping=0
+  trap 'stopping=1' TERM INT
   "$VENV/bin/uwsgi" --ini uwsgi.ini &
   local uwsgi_pid=$!
   nginx -e stderr "${NGINX_USER[@]}" -c "$RUN_DIR/nginx.conf" &
   local nginx_pid=$!
   log "serving on http://0.0.0.0:$PORT/ (nginx pid $nginx_pid, uWSGI pid $uwsgi_pid on $UWSGI_SOCKET)"
-  # SIGTERM/SIGINT: stop both (uWSGI dies on TERM, nginx shuts down fast on TERM).
-  local status=0 stopping=0
-  trap 'stopping=1' TERM INT
-  wait -n "$uwsgi_pid" "$nginx_pid" || status=$?
+  # Until SIGTERM/SIGINT or either one ends (nginx refusing its config ends at once): then stop
+  # both (uWSGI dies on TERM, nginx shuts down fast on TERM), so a half-started stack never
+  # lingers unhealthy. Polled, as `wait -n` misses a job that ended before it was called.
+  while [ "$stopping" -eq 0 ] && kill -0 "$uwsgi_pid" 2>/dev/null && kill -0 "$nginx_pid" 2>/dev/null; do
+    sleep 1 &
+    wait $! 2>/dev/null || true  # a trapped signal ends this wait at once
+  done
+  local pid
+  for pid in "$uwsgi_pid" "$nginx_pid"; do
+    if ! kill -0 "$pid" 2>/dev/null && [ "$status" -eq 0 ]; then
+      wait "$pid" 2>/dev/null || status=$?
+      [ "$status" -eq 0 ] && status=1  # a server that ends by itself is a failure
+      log "$([ "$pid" = "$uwsgi_pid" ] && echo uWSGI || echo nginx) exited by itself"
+    fi
+  done
   kill -TERM "$uwsgi_pid" "$nginx_pid" 2>/dev/null || true
   wait "$uwsgi_pid" "$nginx_pid" 2>/dev/null || true
   if [ "$stopping" -eq 1 ]; then status=0; fi
@@ -243,14 +268,14 @@ case "$cmd" in
     ;;
   run)
     PORT=${PORT:-9999}
-    install_system "${SYSTEM_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
+    install_system "${SYSTEM_PACKAGES[@]}"
     install_python
     prepare_django
     embedded
     ;;
   dev)
     PORT=${PORT:-9999}
-    install_system "${SYSTEM_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
+    install_system "${SYSTEM_PACKAGES[@]}"
     install_python
     prepare_django
     log "serving on http://$HOST:$PORT/ with Django's development server (API docs at /docs/)"
@@ -265,6 +290,16 @@ case "$cmd" in
     "$VENV/bin/ruff" check .
     log "pytest on ${DATABASE_URL:-SQLite (db/)}"
     exec "$VENV/bin/pytest" "$@"
+    ;;
+  test-image)
+    install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${IMAGE_TEST_PACKAGES[@]}"
+    install_python requirements-dev.txt
+    ensure_secret_key
+    log "pytest -m image (app/tests/image.py)"
+    status=0
+    ONLINEOCR_IMAGE_TEST=1 "$VENV/bin/pytest" -m image "$@" || status=$?
+    if [ -f artifacts/image-test.json ]; then log "figures"; cat artifacts/image-test.json; echo; fi
+    exit "$status"
     ;;
   serve)
     install_system "${SYSTEM_PACKAGES[@]}" "${SERVE_PACKAGES[@]}"
@@ -282,7 +317,7 @@ case "$cmd" in
       --concurrency "${CELERY_CONCURRENCY:-$(nproc)}" --prefetch-multiplier 1 -O fair "$@"
     ;;
   *)
-    echo "usage: $0 [run|dev|serve|worker|install|test [pytest args]]" >&2
+    echo "usage: $0 [run|dev|serve|worker|install|test [pytest args]|test-image [pytest args]]" >&2
     exit 2
     ;;
 esac

@@ -117,10 +117,13 @@ def test_dockerignore_keeps_tests_and_benchmarks_out_of_the_image():
     assert {"app/tests", "bench", ".ci", "docs"} <= ignored
 
 
-def _serve(tmp_path: Path, root: Path = ROOT, **settings: str) -> tuple[int | None, str]:
+def _serve(
+    tmp_path: Path, root: Path = ROOT, past_start: bool = False, timeout: float = 300, **settings: str
+) -> tuple[int | None, str]:
     """`start.sh serve` as the stack tests run it (own database, ports and run folder), for a
-    start that is expected to stop before uWSGI and nginx come up: its exit status and output.
-    If it comes up anyway it is stopped at once, and the status is None."""
+    start that is expected to stop before uWSGI and nginx come up (or, `past_start`, soon
+    after): its exit status and output. If it comes up anyway it is stopped at once (killed
+    after `timeout`), and the status is None."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)},
         "VENV": sys.prefix,
@@ -141,16 +144,17 @@ def _serve(tmp_path: Path, root: Path = ROOT, **settings: str) -> tuple[int | No
         env=env,
         start_new_session=True,
     )
-    watchdog = threading.Timer(300, os.killpg, (process.pid, signal.SIGKILL))
+    watchdog = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGKILL))
     watchdog.start()
     output, status = [], None
     try:
         for line in process.stdout:
             output.append(line)
-            if "==> serving on" in line:
+            if "==> serving on" in line and not past_start:
                 break
         else:
             status = process.wait()
+            status = None if status == -signal.SIGKILL else status
     finally:
         watchdog.cancel()
         if process.poll() is None:
@@ -183,6 +187,24 @@ def test_plain_http_without_saying_so_is_refused_with_the_way_to_say_so(open_tmp
     for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check in output
     assert "set DJANGO_PLAIN_HTTP=1" in output
+
+
+def test_serve_ends_when_nginx_fails_at_start_rather_than_lingering_half_up(open_tmp):
+    """An nginx that exits at once (a config it refuses) ends serve with an error that names
+    it: a container left with uWSGI alone would stay up, unhealthy, and never be restarted.
+    (bash 5.2's `wait -n` skips a job that already ended, "no such job", and waits on for the
+    other: serve hung so in the image test, its nginx refused at once.) The nginx here is a
+    stand-in failing as the real one does on a bad config, the one fault injected."""
+    fake = open_tmp / "bin"
+    fake.mkdir()
+    (fake / "nginx").write_text("#!/bin/sh\necho 'nginx: [emerg] injected config error' >&2\nexit 1\n")
+    (fake / "nginx").chmod(0o755)
+    started = time.monotonic()
+    status, output = _serve(open_tmp, past_start=True, timeout=90, PATH=f"{fake}:{os.environ['PATH']}")
+    assert status == 1, output[-2000:]
+    assert "nginx exited by itself" in output
+    assert "[emerg] injected config error" in output
+    assert time.monotonic() - started < 60
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the workers change user only when started as root")
