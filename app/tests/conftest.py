@@ -1,4 +1,5 @@
 import http.server
+import os
 import threading
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from app.tests import image
 from app.tests.clients import client_for
 from app.tests.factories import OcrRecordFactory, UserFactory
 from app.tests.throttle_clock import Clock
@@ -102,3 +104,27 @@ def image_server():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.2:{httpd.server_port}", routes
     httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def built_images(tmp_path_factory) -> None:
+    """dockerfile_base on a local Debian 12 + Python 3.11, then dockerfile_product, with podman
+    (app/tests/image.py). Skipped where podman cannot run, unless ./start.sh test-image asked
+    for them (ONLINEOCR_IMAGE_TEST=1): there a missing tool is a failure."""
+    missing = image.missing_tools()
+    if missing:
+        message = f"the image tests need {', '.join(missing)}: run ./start.sh test-image as root"
+        if os.environ.get("ONLINEOCR_IMAGE_TEST") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    image.REPORT.unlink(missing_ok=True)
+    image.report(
+        "local base, debootstrap + import (s; 0: cached)",
+        round(image.make_base_os(tmp_path_factory.mktemp("os")), 1),
+    )
+    image.report(
+        "dockerfile_base build (s)",
+        round(image.build("dockerfile_base", image.BASE, BASE_IMAGE=image.BASE_OS), 1),
+    )
+    product = image.build("dockerfile_product", image.PRODUCT, ONLINEOCR_BASE=image.BASE)
+    image.report("dockerfile_product build (s)", round(product, 1))
