@@ -9,10 +9,12 @@ worker; the redirect itself is `no-store`, so no cache keeps the short-lived URL
 is no existence check first: S3's `exists` is a HEAD round trip on every image (every
 history thumbnail), to guard against a state the app never leaves (the file is written
 before its row and deleted only after the row's delete commits). If the object is gone
-anyway, the bucket answers the presigned GET with its own 404.
+anyway, the bucket answers the presigned GET with its own 404. With OCR_S3_PUBLIC_URL the
+link is signed for that address, the one browsers reach (the signature covers the host).
 """
 
 import mimetypes
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -65,6 +67,9 @@ def _presigned_url(storage, name: str, content_type: str) -> str:
         # Either would make url() return an unsigned URL: a private image made public.
         raise ImproperlyConfigured("S3 uploads need querystring_auth on and no custom_domain.")
     seconds = settings.OCR_S3_URL_SECONDS
+    public = getattr(settings, "OCR_S3_PUBLIC_URL", "")
+    if public and public != storage.endpoint_url:
+        storage = _signer_for(public)
     return storage.url(
         name,
         parameters={
@@ -74,3 +79,11 @@ def _presigned_url(storage, name: str, content_type: str) -> str:
         },
         expire=seconds,
     )
+
+
+@cache
+def _signer_for(public_url: str):
+    """The configured storage, addressed at `public_url`: it only signs, locally."""
+    from storages.backends.s3 import S3Storage
+
+    return S3Storage(**{**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": public_url})

@@ -149,6 +149,10 @@ if OCR_STORAGE == "s3":
         raise ImproperlyConfigured("OCR_STORAGE=s3 needs OCR_S3_BUCKET.")
     if OCR_S3_URL_SECONDS < 1:
         raise ImproperlyConfigured("OCR_S3_URL_SECONDS must be at least 1.")
+    # Where browsers fetch the presigned links when they cannot reach OCR_S3_ENDPOINT_URL (a
+    # store on the containers' private network, as in docker-compose.yml): the links are signed
+    # for this address instead. Empty: the endpoint itself.
+    OCR_S3_PUBLIC_URL = env.str("OCR_S3_PUBLIC_URL", default="")
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {

@@ -15,8 +15,6 @@ signature (changing it breaks the signature), and the window has passed after th
 import os
 import re
 import runpy
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -41,7 +39,7 @@ from app.models import OcrRecord
 from app.tests.clients import client_for
 from app.tests.factories import UserFactory
 from app.tests.imaging import encode, english_lines, render
-from app.tests.processes import free_port
+from app.tests.processes import moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = ROOT / "onlineocr" / "settings.py"
@@ -68,33 +66,8 @@ AWS_VARIABLES = (
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    """moto's S3-compatible server in its own process, on a free loopback port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(endpoint + "/", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto_server did not start: {process.communicate()[1].decode()[-2000:]}")
-            time.sleep(0.1)
-    yield endpoint
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
@@ -333,6 +306,21 @@ def test_the_owner_is_redirected_to_a_presigned_url_and_nobody_else_is(
 
     assert client_for(other_user).get(f"/api/history/{record.pk}/image/").status_code == 404
     assert anon.get(f"/api/history/{record.pk}/image/").status_code == 401
+
+
+def test_links_are_signed_for_the_public_address_browsers_reach(s3, api, user, record_factory, settings):
+    """The app reaches the store by one name (compose's `s3`), browsers by another: the link
+    names the public one and its signature holds for that host, which S3 checks."""
+    record = record_factory(owner=user)
+    public = s3.endpoint.replace("127.0.0.1", "localhost")
+    settings.OCR_S3_PUBLIC_URL = public
+    location, params = presigned_location(api.get(f"/api/history/{record.pk}/image/"))
+    assert location.startswith(f"{public}/{s3.bucket}/{PREFIX}{record.image.name}?")
+    assert params["X-Amz-Expires"] == "60"
+    assert signature_matches(location, SECRET_KEY)
+    # Signed for the public host: the same query sent to the app's own address does not verify.
+    assert not signature_matches(location.replace(public, s3.endpoint), SECRET_KEY)
+    assert requests.get(location, timeout=10).content == object_bytes(s3, record)
 
 
 def test_the_admin_thumbnail_is_a_presigned_redirect_too(s3, client, record_factory):
