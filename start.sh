@@ -295,6 +295,7 @@ case "$cmd" in
     install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${IMAGE_TEST_PACKAGES[@]}"
     install_python requirements-dev.txt
     ensure_secret_key
+    "$PY" manage.py collectstatic --noinput -v 0
     log "pytest -m image (app/tests/image.py)"
     status=0
     ONLINEOCR_IMAGE_TEST=1 "$VENV/bin/pytest" -m image "$@" || status=$?
