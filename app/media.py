@@ -69,7 +69,7 @@ def _presigned_url(storage, name: str, content_type: str) -> str:
     seconds = settings.OCR_S3_URL_SECONDS
     public = getattr(settings, "OCR_S3_PUBLIC_URL", "")
     if public and public != storage.endpoint_url:
-        storage = _signer_for(public)
+        storage = _signer_for(public, tuple(sorted(settings.STORAGES["default"]["OPTIONS"].items())))
     return storage.url(
         name,
         parameters={
@@ -82,8 +82,9 @@ def _presigned_url(storage, name: str, content_type: str) -> str:
 
 
 @cache
-def _signer_for(public_url: str):
-    """The configured storage, addressed at `public_url`: it only signs, locally."""
+def _signer_for(public_url: str, options: tuple) -> Storage:
+    """The configured storage (`options`) addressed at `public_url`; it only signs, locally.
+    Kept per process: its boto3 client costs milliseconds to make."""
     from storages.backends.s3 import S3Storage
 
-    return S3Storage(**{**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": public_url})
+    return S3Storage(**{**dict(options), "endpoint_url": public_url})
