@@ -69,8 +69,9 @@ def json_lines(records: QuerySet[OcrRecord]) -> Iterator[str]:
             "duration_ms": record.duration_ms,
             "created_at": record.created_at.isoformat(),
         }
-        if "idcard" in record.extra:  # task=idcard: the card's fields
-            row["idcard"] = record.extra["idcard"]
+        for key in ("idcard", "barcodes"):  # task=idcard: the card's fields; barcode: the symbols
+            if key in record.extra:
+                row[key] = record.extra[key]
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from app import idcard, images, layout, memory, orientation, pdf
 from app.engines import registry
 from app.engines.base import Engine, Options, Picture, Result
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Unprocessable
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -60,7 +60,16 @@ def run(
     With `route`, the first image read (the image, or the first PDF page drawn) chooses the
     engine and language by what it shows, for the whole source."""
     with memory.reading():
-        return _read(engine, options, source, on_page, route)
+        reading = _read(engine, options, source, on_page, route)
+    if options.task == "barcode" and not reading.result.lines:
+        # A scan of text sent as a barcode, or a symbol too damaged to decode: say so, never
+        # answer an empty success.
+        raise Unprocessable(
+            "No barcode or QR code was found (every format zxing-cpp reads, linear and matrix, "
+            "in any orientation" + (", on any page)." if source.image is None else ")."),
+            code="no_barcode",
+        )
+    return reading
 
 
 def _read(
@@ -81,7 +90,7 @@ def _read(
         raise InvalidInput(
             f"{', '.join(options.outputs)} output is for single images, not PDFs.", code="unsupported_format"
         )
-    lines, pages, blocks = [], [], []
+    lines, pages, blocks, barcodes = [], [], [], []
     # A captcha task reads what is drawn; a document page may bring its own text.
     text_source = options.pdf_text if options.task == "document" else "ocr"
     with pdf.opened(source.data) as document:
@@ -99,11 +108,13 @@ def _read(
                 for block in result.extra.get("blocks", [])
             ]
             lines += [replace(line, page=number) for line in result.lines]
+            barcodes += [{**barcode, "page": number} for barcode in result.extra.get("barcodes", [])]
             pages.append({**about, "text": result.text, "text_source": page.source})
             if on_page:
                 on_page(number, source.pages)
     text = PAGE_SEPARATOR.join(page["text"] for page in pages)
-    return Reading(Result(lines=lines, text=text, extra={"pages": pages, "blocks": blocks}), engine, options)
+    extra = {"pages": pages, "blocks": blocks, **({"barcodes": barcodes} if barcodes else {})}
+    return Reading(Result(lines=lines, text=text, extra=extra), engine, options)
 
 
 # Pages this large (a letter page drawn at 200 dpi is 3.7 megapixels) are levelled before they

@@ -220,7 +220,8 @@ class EngineChoiceSerializer(RejectUnknownFields, serializers.Serializer):
         max_length=32,
         help_text="document (Tesseract, RapidOCR); RapidOCR: idcard (a Chinese resident ID card's "
         "fields, see `side`) or line (the whole image read as one line); ddddocr captchas: text, "
-        "math (solve `3+8=?`) or detect (boxes of characters and icons).",
+        "math (solve `3+8=?`) or detect (boxes of characters and icons); zxing: barcode (barcodes "
+        "and QR codes: each one's payload as a line, see `barcodes`; 422 no_barcode when there is none).",
     )
     pdf_text = serializers.ChoiceField(
         choices=PDF_TEXT_SOURCES,
@@ -421,11 +422,30 @@ class FieldsBuiltOnce:
         return {name: copy.copy(field) for name, field in built.items()}
 
 
+class BarcodeSerializer(serializers.Serializer):
+    """task=barcode: one symbol found (its payload is also a line of `lines`)."""
+
+    format = serializers.CharField(
+        help_text="zxing-cpp's name of the symbology: QR Code, EAN-13, Code 128, ..."
+    )
+    text = serializers.CharField(
+        help_text="The payload, as text (binary payloads escaped as zxing-cpp's HRI)."
+    )
+    content_type = serializers.CharField(help_text="text, binary, mixed, gs1, iso15434 or unknowneci.")
+    box = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="The symbol's four corners [x, y], from its own top-left, in the image's pixels.",
+    )
+    orientation = serializers.IntegerField(help_text="Degrees the symbol is turned, as zxing-cpp reports it.")
+    page = serializers.IntegerField(required=False, help_text="PDFs: the 1-based page it is on.")
+
+
 class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     lines = LineSerializer(many=True)
     result = serializers.SerializerMethodField()
     idcard = serializers.SerializerMethodField()
     boxes = serializers.SerializerMethodField()
+    barcodes = serializers.SerializerMethodField()
     pages = serializers.SerializerMethodField()
     blocks = serializers.SerializerMethodField()
     rotation = serializers.SerializerMethodField()
@@ -452,6 +472,7 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "result",
             "idcard",
             "boxes",
+            "barcodes",
             "pages",
             "blocks",
             "rotation",
@@ -492,6 +513,10 @@ class OcrRecordSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     )
     def get_boxes(self, record: OcrRecord) -> list[list[int]] | None:
         return record.extra.get("boxes")
+
+    @extend_schema_field(BarcodeSerializer(many=True, allow_null=True))
+    def get_barcodes(self, record: OcrRecord) -> list[dict] | None:
+        return record.extra.get("barcodes")
 
     @extend_schema_field(PageSerializer(many=True, allow_null=True))
     def get_pages(self, record: OcrRecord) -> list[dict] | None:

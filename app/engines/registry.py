@@ -6,7 +6,7 @@ settings: engines are handed an EngineConfig built from them (engine_config()).
 
 The `auto` rule (also in the README):
 1. a captcha task (text, math, detect) goes to ddddocr, an ID card or a single line
-   (idcard, line) to RapidOCR;
+   (idcard, line) to RapidOCR, barcodes and QR codes (barcode) to zxing-cpp;
 2. a document with an explicit language goes to RapidOCR when every language is
    one it reads and one of them is Chinese, otherwise to Tesseract (many packs);
 3. a document with no language goes to RapidOCR (Chinese and English at once),
@@ -23,6 +23,7 @@ from app.engines.rapidocr import LANGUAGES as RAPIDOCR_LANGUAGES
 from app.engines.rapidocr import RapidOcrEngine
 from app.engines.tesseract import TesseractEngine
 from app.engines.textutil import split_langs
+from app.engines.zxing import ZxingEngine
 from app.errors import EngineUnavailable, InvalidInput
 
 
@@ -42,6 +43,7 @@ def build_engines(config: EngineConfig) -> dict[str, Engine]:
             TesseractEngine(config),
             RapidOcrEngine(config),
             DdddOcrEngine(config),
+            ZxingEngine(config),
         )
     }
 
@@ -51,6 +53,7 @@ AUTO = "auto"
 CAPTCHA_TASKS = ("text", "math", "detect")
 # Tasks only RapidOCR does: a Chinese ID card's fields, and an image read whole as one line.
 RAPIDOCR_TASKS = ("idcard", "line")
+BARCODE_TASKS = ("barcode",)
 CARD_SIDES = ("face", "back")
 
 
@@ -141,9 +144,12 @@ def _route(lang: str, task: str) -> Engine:
         return ddddocr
     if task in RAPIDOCR_TASKS:
         return rapidocr
+    if task in BARCODE_TASKS:
+        return ENGINES["zxing"]
     if task and task != "document":
         raise InvalidInput(
-            f"Unknown task '{task}'; choose document, {', '.join([*RAPIDOCR_TASKS, *CAPTCHA_TASKS])}.",
+            f"Unknown task '{task}'; choose document, "
+            f"{', '.join([*RAPIDOCR_TASKS, *CAPTCHA_TASKS, *BARCODE_TASKS])}.",
             code="unsupported_task",
         )
     parts = split_langs(lang)

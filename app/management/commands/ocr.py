@@ -29,7 +29,7 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
 # Nothing was read: a missing path, an unknown user, or options no engine accepts. Like argparse.
 USAGE_ERROR = 2
 # Task-specific output the API also returns beside the lines (app/api/serializers.py).
-EXTRA_FIELDS = ("result", "boxes", "pages")
+EXTRA_FIELDS = ("result", "boxes", "barcodes", "idcard", "pages")
 
 
 class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -51,9 +51,10 @@ unless --force. Without --user nothing is stored (no row, no file) and "id" is n
 
 stdout: the text of each file, preceded by "==> PATH <==" when there are several; with --json
 one JSON object per file and line: path, id, engine, lang, task, status, cached, text, lines,
-duration_ms (and result, boxes, pages when the task gives them), or {{"path", "error": {{"code",
-"message"}}}}. A file that cannot be read is reported (stderr, or its JSON line) and the next
-file is read. stderr: a progress bar (only on a terminal) and a summary line (-v 0: neither).
+duration_ms (and result, boxes, barcodes, idcard, pages when the task gives them), or
+{{"path", "error": {{"code", "message"}}}}. A file that cannot be read is reported (stderr, or
+its JSON line) and the next file is read. stderr: a progress bar (only on a terminal) and a
+summary line (-v 0: neither).
 
 Exit status: 0 when every file was read, 1 when any failed, 2 when nothing was run (a missing
 path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
@@ -75,7 +76,10 @@ path, an unknown user, or an --engine/--lang/--task no engine accepts)."""
             "--lang", default="", help="Tesseract codes joined by +, e.g. eng, chi_sim, eng+chi_sim."
         )
         parser.add_argument(
-            "--task", default="", help="document; ddddocr: text, math, detect (default: the engine's first)."
+            "--task",
+            default="",
+            help="document; RapidOCR: idcard, line; ddddocr: text, math, detect; zxing: barcode "
+            "(default: the engine's first).",
         )
         parser.add_argument(
             "--pdf-text",
