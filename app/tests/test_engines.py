@@ -245,7 +245,7 @@ def test_the_registry_hands_every_engine_the_settings(settings):
     config = registry.engine_config()
     assert config == EngineConfig(threads=3, timeout=7)
     engines = registry.build_engines(config)
-    assert list(engines) == ["tesseract", "rapidocr", "ddddocr"]
+    assert list(engines) == ["tesseract", "rapidocr", "ddddocr", "zxing"]
     assert all(engine.config is config for engine in engines.values())
 
 

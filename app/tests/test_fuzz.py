@@ -56,7 +56,7 @@ ROWS = {
 }
 UPLOADS = st.none() | st.fixed_dictionaries(
     {
-        "engine": st.sampled_from(["", "auto", "tesseract", "rapidocr", "ddddocr"]),
+        "engine": st.sampled_from(["", "auto", "tesseract", "rapidocr", "ddddocr", "zxing"]),
         "format": st.sampled_from(FORMATS),
         "force": st.sampled_from(["true", "false"]),
     }

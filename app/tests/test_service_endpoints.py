@@ -55,13 +55,14 @@ def test_swagger_ui_assets_come_from_our_own_static_files(anon, db):
     assert asset.status_code == 200
 
 
-def test_engines_lists_all_three_with_languages_and_tasks(anon, db):
+def test_engines_lists_all_four_with_languages_and_tasks(anon, db):
     engines = {engine["name"]: engine for engine in anon.get("/api/engines/").json()}
-    assert set(engines) == {"tesseract", "rapidocr", "ddddocr"}
+    assert set(engines) == {"tesseract", "rapidocr", "ddddocr", "zxing"}
     assert all(engine["available"] and engine["version"] for engine in engines.values())
     assert {"eng", "chi_sim"} <= set(engines["tesseract"]["languages"])
     assert engines["ddddocr"]["tasks"] == ["text", "math", "detect"]
     assert engines["rapidocr"]["tasks"] == ["document", "idcard", "line"]
+    assert engines["zxing"]["tasks"] == ["barcode"]
 
 
 def test_engines_shows_a_missing_engine_with_its_reason(anon, db, monkeypatch):
