@@ -7,7 +7,8 @@ Every file of the corpus that has a truth (its manifest.json) is sent as a user 
 POST /api/ocr/ in process (APIClient: auth, validation, decoding, engine, record write),
 `force=true`. Page engines and `auto` read the documents; ddddocr reads the captchas
 (`task=text`, `task=math`); a Chinese ID card (a card whose truth fields hold an
-18-digit number) is also read with `task=idcard`, scored on the fields it gives. Files the
+18-digit number) is also read with `task=idcard`, scored on the fields it gives; barcodes
+with `task=barcode` (zxing-cpp), scored on the payloads (the text). Files the
 manifest marks `expect_error` must be refused (4xx), and files without truth are sent too:
 they must not fail (no 5xx).
 
@@ -85,7 +86,7 @@ def requests_for(entry: dict, engines: tuple[str, ...]) -> list[tuple[str, dict]
     if entry["kind"] == "math_captcha":
         return [("ddddocr", {"engine": "ddddocr", "task": "math"})]
     if entry["kind"] == "barcode":
-        return []  # task=barcode is the "Documents out" issue's
+        return [("zxing", {"task": "barcode"})]  # auto sends task=barcode to zxing-cpp
     calls = []
     if entry["kind"] == "card" and any(
         ID_NUMBER.fullmatch(str(v)) for v in (entry.get("truth_fields") or {}).values()
@@ -171,7 +172,7 @@ def report(readings: list[Reading], entries: list[dict]) -> None:
         cells[reading.kind, reading.engine].readings.append(reading)
         cells["all", reading.engine].readings.append(reading)
     kinds = [*sorted({kind for kind, _ in cells} - {"all"}), "all"]
-    names = ("tesseract", "rapidocr", "auto", "ddddocr", "idcard")
+    names = ("tesseract", "rapidocr", "auto", "ddddocr", "idcard", "zxing")
     labels = [e for e in names if any(e == name for _, name in cells)]
     print(f"\n{time.strftime('%Y-%m-%d')}, {common.machine()}, commit {common.git_commit()}")
     print("CER per kind and engine; files scored / sent; median ms per file")
