@@ -615,3 +615,34 @@ def test_an_id_card_is_read_into_a_form_beside_the_image(server, browser, tmp_pa
     shot(page, "idcard-record")
     assert errors == []
     context.close()
+
+
+def test_barcodes_are_listed_with_their_format_beside_the_image(server, browser, tmp_path):
+    """task=barcode from the pickers: each symbol's format and payload, on the upload page and
+    on the record's page; the payload is also a line with its box over the image."""
+    import zxingcpp
+    from PIL import Image
+
+    qr = zxingcpp.create_barcode("https://example.com/order/42", zxingcpp.BarcodeFormat.QRCode)
+    label = Image.new("RGB", (420, 300), "white")
+    label.paste(Image.fromarray(zxingcpp.write_barcode_to_image(qr, scale=5)).convert("RGB"), (40, 40))
+    path = tmp_path / "label.png"
+    label.save(path)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_up(page, server, "olga")
+    page.select_option("#task", "barcode")
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector(".upload[data-state=done] .barcodes", timeout=60_000)
+    assert page.inner_text(".barcodes__format") == "QR Code"
+    assert page.inner_text(".barcodes__text") == "https://example.com/order/42"
+    assert page.locator(".ocr-lines li").count() == 1
+    shot(page, "barcode-upload")
+    with page.expect_navigation():
+        page.click(".upload a:text('Open')")
+    page.wait_for_selector(".barcodes")
+    assert page.inner_text(".barcodes__text") == "https://example.com/order/42"
+    assert no_horizontal_scroll(page)
+    assert errors == []
+    context.close()

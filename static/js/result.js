@@ -191,6 +191,18 @@ function cardFields(card) {
   return el("form", { class: "card-fields", "aria-label": "ID card fields" }, verdict, rows);
 }
 
+// task=barcode: each symbol's format beside its payload (the payloads are also the lines).
+function barcodeList(barcodes) {
+  return el(
+    "dl",
+    { class: "barcodes", "aria-label": "Barcodes found" },
+    barcodes.flatMap((barcode) => [
+      el("dt", { class: "barcodes__format" }, barcode.page ? `${barcode.format}, page ${barcode.page}` : barcode.format),
+      el("dd", { class: "barcodes__text" }, barcode.text),
+    ]),
+  );
+}
+
 function meta(record) {
   const facts = [
     ["Engine", record.engine],
@@ -255,7 +267,12 @@ export function renderResult(container, record, { recordUrl = "" } = {}) {
     meta(record),
     failed
       ? el("div", { class: "alert alert--error", role: "alert" }, record.error || "Recognition failed.")
-      : [toolbar, record.idcard ? cardFields(record.idcard) : null, lineList(record)],
+      : [
+          toolbar,
+          record.idcard ? cardFields(record.idcard) : null,
+          record.barcodes ? barcodeList(record.barcodes) : null,
+          lineList(record),
+        ],
   );
   const root = el("div", { class: "result" }, el("div", { class: "result__media" }, fig), text);
   linkHighlights(root);

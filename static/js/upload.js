@@ -34,6 +34,7 @@ const TASK_LABELS = {
   text: "Captcha text",
   math: "Captcha sum",
   detect: "Captcha boxes",
+  barcode: "Barcodes, QR codes",
 };
 
 const languageLabel = (code) =>
