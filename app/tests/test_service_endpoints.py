@@ -78,7 +78,7 @@ def test_health_reports_database_and_engines(anon, db):
     assert response.json() == {
         "status": "ok",
         "database": "ok",
-        "engines": {"tesseract": True, "rapidocr": True, "ddddocr": True},
+        "engines": {"tesseract": True, "rapidocr": True, "ddddocr": True, "zxing": True},
     }
 
 
