@@ -11,6 +11,7 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+import boto3
 import jsonschema
 import psycopg
 import pytest
@@ -174,8 +175,6 @@ def machine(built_images):
     queue = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     queue.delete("celery")
     with moto_server() as endpoint:
-        import boto3
-
         # The app reaches the store as `s3`, browsers at the published address.
         port = endpoint.rsplit(":", 1)[1]
         variables = filled(OCR_S3_ENDPOINT_URL=f"http://s3:{port}", OCR_S3_PUBLIC_URL=endpoint)
