@@ -19,10 +19,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+import requests
+
+from app.tests.stack import PASSWORD, VIA_TLS
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_OS = "localhost/onlineocr-test-os:bookworm"
@@ -104,10 +109,9 @@ def inspect(image: str) -> dict:
 
 @dataclass
 class Container:
-    """A started container: its PID 1 (as the host sees it), its root and log."""
+    """A started container: its PID 1 (as the host sees it), its log, and what it runs as."""
 
     process: subprocess.Popen
-    root: Path
     log: Path
     env: dict[str, str]
     user: str
@@ -197,7 +201,7 @@ def container(
         )  # fmt: skip
         copier = threading.Thread(target=_copy, args=(process.stdout, log), daemon=True)
         copier.start()
-        running = Container(process, root, log, run_env, config["User"], workdir)
+        running = Container(process, log, run_env, config["User"], workdir)
         try:
             yield running
         finally:
@@ -290,3 +294,48 @@ def volume(path: Path, ids: tuple[int, int]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, *ids)
     return path
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, running: Container) -> float:
+    """Until `condition()`, in seconds; a failure with the container's log if it ends first
+    or time runs out."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        assert running.process.poll() is None, f"the container ended:\n{running.log_text()[-3000:]}"
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.3)
+    pytest.fail(f"timed out after {seconds} s:\n{running.log_text()[-3000:]}")
+
+
+class Service:
+    """A container serving the app, reached on the host's loopback through its nginx, with the
+    TLS proxy's header and the Host it answers for."""
+
+    def __init__(self, running: Container, port: int, host: str):
+        self.container, self.url, self.host = running, f"http://127.0.0.1:{port}", host
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {**VIA_TLS, "Host": self.host, **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers, **{"timeout": 60, **kwargs})
+
+    def wait_healthy(self, seconds: float = 180) -> float:
+        return wait_for(self._healthy, seconds, self.container)
+
+    def _healthy(self) -> bool:
+        try:
+            return self.request("GET", "/api/health/", timeout=3).status_code == 200
+        except requests.RequestException:
+            return False  # not listening yet, or its workers still load the engines
+
+    def sign_up(self, username: str) -> dict[str, str]:
+        response = self.request("POST", "/api/register/", json={"username": username, "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        return self.token(username)
+
+    def token(self, username: str) -> dict[str, str]:
+        response = self.request(
+            "POST", "/api/token_obtain_pair/", json={"username": username, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access']}"}

@@ -7,7 +7,6 @@ import json
 import re
 import secrets
 import subprocess
-import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from psycopg import sql
 from app.tests import image
 from app.tests.imaging import cer, encode, english_lines, render
 from app.tests.processes import free_port, moto_server
-from app.tests.stack import PASSWORD, VIA_TLS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -216,14 +214,10 @@ def test_web_and_worker_run_the_stack_from_the_image(raw, machine):
             image.PRODUCT, env=worker_env, command=services["worker"]["command"], hosts=hosts
         ) as worker,
     ):
-        url, host = f"http://127.0.0.1:{port}", web_env["DJANGO_ALLOWED_HOSTS"].split(",")[0]
-
-        def call(method: str, path: str, **kwargs) -> requests.Response:
-            headers = {**VIA_TLS, "Host": host, **kwargs.pop("headers", {})}
-            return requests.request(method, url + path, headers=headers, **{"timeout": 60, **kwargs})
-
-        wait_for(lambda: _answers(call), 180, web)
-        wait_for(lambda: "ready." in worker.log_text(), 180, worker)
+        service = image.Service(web, port, web_env["DJANGO_ALLOWED_HOSTS"].split(",")[0])
+        call = service.request
+        service.wait_healthy()
+        image.wait_for(lambda: "ready." in worker.log_text(), 180, worker)
         check = image.inspect(image.PRODUCT)["Healthcheck"]["Test"][1]
         assert image.exec_in(web, ["/bin/sh", "-c", check]).returncode == 0
         worker_check = services["worker"]["healthcheck"]["test"]
@@ -231,14 +225,7 @@ def test_web_and_worker_run_the_stack_from_the_image(raw, machine):
         pinged = image.exec_in(worker, ["/bin/sh", "-c", worker_check[1]], timeout=60)
         assert pinged.returncode == 0, pinged.stdout + pinged.stderr
 
-        assert (
-            call("POST", "/api/register/", json={"username": "carol", "password": PASSWORD}).status_code
-            == 201
-        )
-        tokens = call(
-            "POST", "/api/token_obtain_pair/", json={"username": "carol", "password": PASSWORD}
-        ).json()
-        headers = {"Authorization": f"Bearer {tokens['access']}"}
+        headers = service.sign_up("carol")
         lines = english_lines(3, seed=23)
         png = encode(render(lines))
         queued = call(
@@ -247,7 +234,7 @@ def test_web_and_worker_run_the_stack_from_the_image(raw, machine):
         )  # fmt: skip
         assert queued.status_code == 202, queued.text
         record = f"/api/history/{queued.json()['id']}/"
-        wait_for(lambda: call("GET", record, headers=headers).json()["status"] == "done", 120, worker)
+        image.wait_for(lambda: call("GET", record, headers=headers).json()["status"] == "done", 120, worker)
         assert cer("\n".join(lines), call("GET", record, headers=headers).json()["text"]) <= 0.05
         # The upload sits in the bucket, not on the web container's disk.
         bucket = machine["variables"]["OCR_S3_BUCKET"]
@@ -262,21 +249,3 @@ def test_web_and_worker_run_the_stack_from_the_image(raw, machine):
             assert connection.execute("SELECT count(*) FROM app_ocrrecord").fetchone()[0] == 1
         for running in (web, worker):
             assert running.stop(timeout=10) <= 10
-
-
-def _answers(call) -> bool:
-    try:
-        return call("GET", "/api/health/", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def wait_for(condition, seconds: float, running: image.Container) -> None:
-    """Until `condition()`; a failure, with the container's log, if it ends or time runs out."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert running.process.poll() is None, f"the container ended:\n{running.log_text()[-3000:]}"
-        if condition():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {seconds} s:\n{running.log_text()[-3000:]}")

@@ -3,54 +3,19 @@ container engine runs it (app/tests/image.py): its CMD as its USER with its ENV,
 own nginx, with volumes that outlive the container. `./start.sh test-image` runs these."""
 
 import re
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from app.tests import image
 from app.tests.imaging import cer, chinese_lines, encode, english_lines, render
 from app.tests.processes import free_port
-from app.tests.stack import PASSWORD, VIA_TLS
 
 pytestmark = pytest.mark.image
 
 HOST = "ocr.example.test"
 LINES = english_lines(3, seed=17)
 HANZI = chinese_lines(2, seed=5, chars=8)
-
-
-class Service:
-    """A running container of the product image, reached on the host's loopback."""
-
-    def __init__(self, running: image.Container, port: int, host: str = HOST):
-        self.container, self.url, self.host = running, f"http://127.0.0.1:{port}", host
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {**VIA_TLS, "Host": self.host, **kwargs.pop("headers", {})}
-        return requests.request(method, self.url + path, headers=headers, **{"timeout": 60, **kwargs})
-
-    def wait_healthy(self, seconds: float = 120) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < seconds:
-            assert self.container.process.poll() is None, (
-                f"the container ended:\n{self.container.log_text()[-3000:]}"
-            )
-            try:
-                if self.request("GET", "/api/health/", timeout=3).status_code == 200:
-                    return time.monotonic() - started
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"not healthy after {seconds} s:\n{self.container.log_text()[-3000:]}")
-
-    def token(self, username: str) -> dict[str, str]:
-        response = self.request(
-            "POST", "/api/token_obtain_pair/", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access']}"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +39,7 @@ def serve(volumes: dict[Path, str]):
 def first_run(volumes):
     port, starting = serve(volumes)
     with starting as running:
-        service = Service(running, port)
+        service = image.Service(running, port, HOST)
         image.report("first start to healthy (s)", round(service.wait_healthy(), 1))
         yield service
 
@@ -82,9 +47,7 @@ def first_run(volumes):
 @pytest.fixture(scope="module")
 def alice(first_run) -> dict:
     """alice signs up and uploads a letter; her token and record, from before any restart."""
-    response = first_run.request("POST", "/api/register/", json={"username": "alice", "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    headers = first_run.token("alice")
+    headers = first_run.sign_up("alice")
     png = encode(render(LINES))
     upload = first_run.request(
         "POST", "/api/ocr/", headers=headers, files={"image": ("letter.png", png, "image/png")},
@@ -166,8 +129,7 @@ def test_an_image_is_served_to_its_owner_only(first_run, alice):
     own = first_run.request("GET", path, headers=alice["headers"])
     assert own.status_code == 200
     assert own.content == alice["png"]
-    first_run.request("POST", "/api/register/", json={"username": "bob", "password": PASSWORD})
-    assert first_run.request("GET", path, headers=first_run.token("bob")).status_code == 404
+    assert first_run.request("GET", path, headers=first_run.sign_up("bob")).status_code == 404
     assert first_run.request("GET", path).status_code == 401
 
 
@@ -190,7 +152,7 @@ def test_sigterm_stops_it_and_a_new_container_on_the_same_volumes_keeps_everythi
     assert seconds <= 10
     port, starting = serve(volumes)
     with starting as running:
-        second = Service(running, port)
+        second = image.Service(running, port, HOST)
         image.report("restart to healthy (s)", round(second.wait_healthy(), 1))
         # The same secret key (kept in db/): the token issued before the restart still works.
         history = second.request("GET", "/api/history/", headers=alice["headers"])
@@ -211,10 +173,10 @@ def test_without_settings_it_answers_for_localhost_only_and_makes_its_own_key(bu
     port = free_port()
     env = {"PORT": str(port), "UWSGI_SOCKET": f"127.0.0.1:{free_port()}"}
     with image.container(image.PRODUCT, {db: "/app/db"}, env) as running:
-        Service(running, port, host="localhost").wait_healthy()
+        image.Service(running, port, "localhost").wait_healthy()
         check = image.inspect(image.PRODUCT)["Healthcheck"]["Test"][1]
         assert image.exec_in(running, ["/bin/sh", "-c", check]).returncode == 0
-        assert Service(running, port).request("GET", "/api/health/").status_code == 400
+        assert image.Service(running, port, HOST).request("GET", "/api/health/").status_code == 400
         key = db / ".secret_key"
         assert key.stat().st_uid == ids[0]
         assert len(key.read_text().strip()) >= 50
